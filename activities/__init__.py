@@ -1,0 +1,1 @@
+"""All I/O: the event store, the people vault, notifications. Nothing runs at import time."""

@@ -1,0 +1,203 @@
+"""Working-day calendars (Danish public holidays, plain weekdays) and delays in either unit."""
+
+from __future__ import annotations
+
+import functools
+from datetime import date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+import isodate
+from pydantic import BaseModel, ConfigDict, model_serializer, model_validator
+
+CalendarName = Literal["dk", "weekdays"]
+Clock = Literal["working_days", "calendar"]
+
+# A year of working days is ~250; a loop bound keeps a corrupt input from spinning forever.
+_MAX_STEPS = 100_000
+
+
+@functools.lru_cache(maxsize=256)
+def parse_iso_duration(text: str) -> timedelta | isodate.Duration:
+    """Parse an ISO 8601 duration (`PT30M`, `P2W`, `P6M`); raise ValueError on anything else."""
+    try:
+        value = isodate.parse_duration(text)
+    except (isodate.ISO8601Error, ValueError, TypeError) as exc:
+        raise ValueError(f"{text!r} is not an ISO 8601 duration such as PT30M or P2W") from exc
+    if isinstance(value, timedelta):
+        if value <= timedelta(0):
+            raise ValueError(f"{text!r} must be a positive duration")
+    elif value.years < 0 or value.months < 0 or value.tdelta < timedelta(0):
+        raise ValueError(f"{text!r} must be a positive duration")
+    return value
+
+
+class Delay(BaseModel):
+    """A delay in working days of the programme's calendar, or an ISO 8601 calendar duration.
+
+    Written in a programme as an integer (working days), a string (ISO 8601, e.g. `PT30M`),
+    or `{"working_days": n}` / `{"iso": "P2W"}`; stored in that last, explicit form.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    working_days: int | None = None
+    iso: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _coerce(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("a delay is a number of working days or an ISO 8601 duration")
+        if isinstance(value, int):
+            return {"working_days": value}
+        if isinstance(value, str):
+            return {"iso": value}
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Delay:
+        if (self.working_days is None) == (self.iso is None):
+            raise ValueError(
+                "a delay is either working days (an integer) or an ISO 8601 duration (a string)"
+            )
+        if self.working_days is not None and self.working_days < 0:
+            raise ValueError("working days must not be negative")
+        if self.iso is not None:
+            parse_iso_duration(self.iso)
+        return self
+
+    @model_serializer(mode="plain")
+    def _serialise(self) -> dict[str, Any]:
+        if self.working_days is not None:
+            return {"working_days": self.working_days}
+        return {"iso": self.iso}
+
+    @property
+    def clock(self) -> Clock:
+        """Which clock the delay runs on: pausing shifts each kind in its own unit."""
+        return "working_days" if self.working_days is not None else "calendar"
+
+    def nominal_days(self) -> float:
+        """Rough length in calendar days, only to compare delays of different units."""
+        if self.working_days is not None:
+            return self.working_days * 7 / 5
+        value = parse_iso_duration(self.iso or "")
+        if isinstance(value, timedelta):
+            return value.total_seconds() / 86400
+        return value.years * 365.25 + value.months * 30.44 + value.tdelta.total_seconds() / 86400
+
+    def __str__(self) -> str:
+        return f"{self.working_days} working days" if self.working_days is not None else str(self.iso)
+
+
+class WorkingCalendar:
+    """Working days in one time zone; working-day deadlines fall at `deadline_time` local time.
+
+    Date arithmetic happens on local dates so that a deadline keeps its wall-clock time across
+    daylight-saving changes. Immutable and cached: safe to share.
+    """
+
+    def __init__(self, name: CalendarName, tz: ZoneInfo, deadline_time: time) -> None:
+        self.name = name
+        self.tz = tz
+        self.deadline_time = deadline_time
+        self._holidays: holidays.HolidayBase | None = (
+            holidays.country_holidays("DK", categories=("public",)) if name == "dk" else None
+        )
+
+    def is_working_day(self, day: date) -> bool:
+        """Monday–Friday, less the calendar's public holidays."""
+        if day.weekday() >= 5:
+            return False
+        return self._holidays is None or day not in self._holidays
+
+    def holiday_name(self, day: date) -> str | None:
+        """The public holiday on `day`, if any."""
+        if self._holidays is None:
+            return None
+        name = self._holidays.get(day)
+        return str(name) if name is not None else None
+
+    def local(self, at: datetime) -> datetime:
+        """`at` in the calendar's time zone."""
+        if at.tzinfo is None:
+            raise ValueError("calendar arithmetic needs an aware datetime")
+        return at.astimezone(self.tz)
+
+    def _at(self, day: date, wall: time) -> datetime:
+        return datetime.combine(day, wall, tzinfo=self.tz)
+
+    def add_working_day_steps(self, day: date, n: int) -> date:
+        """The n-th working day after `day` (n = 0: `day` itself if it is a working day, else the next)."""
+        steps = 0
+        current = day
+        if n == 0:
+            while not self.is_working_day(current):
+                current += timedelta(days=1)
+                steps += 1
+                if steps > _MAX_STEPS:
+                    raise ValueError("no working day found")
+            return current
+        while n > 0:
+            current += timedelta(days=1)
+            if self.is_working_day(current):
+                n -= 1
+            steps += 1
+            if steps > _MAX_STEPS:
+                raise ValueError("no working day found")
+        return current
+
+    def add_working_days(self, at: datetime, n: int) -> datetime:
+        """A deadline `n` working days after `at`, at the calendar's deadline time (never before `at`)."""
+        local = self.local(at)
+        due = self._at(self.add_working_day_steps(local.date(), n), self.deadline_time)
+        if due < local:
+            due = self._at(self.add_working_day_steps(local.date(), n + 1), self.deadline_time)
+        return due
+
+    def shift_working_days(self, at: datetime, n: int) -> datetime:
+        """`at` moved forward by `n` working days, keeping its local wall-clock time."""
+        if n <= 0:
+            return at
+        local = self.local(at)
+        return self._at(self.add_working_day_steps(local.date(), n), local.timetz().replace(tzinfo=None))
+
+    def working_days_between(self, start: datetime, end: datetime) -> int:
+        """Working days whose local date is after `start`'s and on or before `end`'s."""
+        first = self.local(start).date()
+        last = self.local(end).date()
+        if last <= first:
+            return 0
+        count = 0
+        day = first + timedelta(days=1)
+        while day <= last:
+            if self.is_working_day(day):
+                count += 1
+            day += timedelta(days=1)
+        return count
+
+    def add(self, at: datetime, delay: Delay) -> datetime:
+        """`at` plus `delay`: working days land at the deadline time; ISO durations are exact."""
+        if delay.working_days is not None:
+            return self.add_working_days(at, delay.working_days)
+        return self.local(at) + parse_iso_duration(delay.iso or "")
+
+    def shift(self, due: datetime, clock: Clock, paused_at: datetime, resumed_at: datetime) -> datetime:
+        """Move an open deadline by a pause: by the paused working days, or by the paused time."""
+        if resumed_at <= paused_at:
+            return due
+        if clock == "working_days":
+            return self.shift_working_days(due, self.working_days_between(paused_at, resumed_at))
+        return due + (resumed_at - paused_at)
+
+
+@functools.lru_cache(maxsize=64)
+def get_calendar(name: CalendarName, timezone: str, deadline_time: time) -> WorkingCalendar:
+    """A shared calendar for a programme's settings."""
+    try:
+        tz = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {timezone!r}") from exc
+    return WorkingCalendar(name, tz, deadline_time)

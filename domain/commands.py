@@ -1,0 +1,163 @@
+"""Commands (imperative) that ask a journey to change; each carries its actor and their role."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from domain.events import AttendanceStatus
+from domain.programme import Cohort, Key, Programme
+
+ActorRole = Literal["hr_system", "coordinator", "leader", "talent", "system"]
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    actor_id: str = Field(min_length=1, max_length=200)
+    actor_role: ActorRole
+
+
+class NominateTalent(_Command):
+    """Start a journey: nominate a talent for a cohort of a programme version."""
+
+    type: Literal["NominateTalent"] = "NominateTalent"
+    journey_id: str = Field(min_length=1, max_length=100)
+    talent_id: str = Field(min_length=1, max_length=200)
+    nearest_leader_id: str = Field(min_length=1, max_length=200)
+    leaders_leader_id: str | None = Field(default=None, max_length=200)
+    programme: Programme
+    cohort: Cohort
+    motivation_ref: str | None = None
+    external_ref: str | None = Field(default=None, max_length=200)
+
+
+class DecideNomination(_Command):
+    """Approve or reject a nomination."""
+
+    type: Literal["DecideNomination"] = "DecideNomination"
+    decision: Literal["approve", "reject"]
+    reason_ref: str | None = None
+
+
+class RecordAttendance(_Command):
+    """Record (or correct) a talent's attendance at a session."""
+
+    type: Literal["RecordAttendance"] = "RecordAttendance"
+    session_key: Key
+    status: AttendanceStatus
+
+
+class RescheduleSession(_Command):
+    """Move a cohort session; the attendance deadline moves with it."""
+
+    type: Literal["RescheduleSession"] = "RescheduleSession"
+    session_key: Key
+    starts_at: AwareDatetime
+
+
+class SubmitTrack(_Command):
+    """Submit the reflection on a track."""
+
+    type: Literal["SubmitTrack"] = "SubmitTrack"
+    track_key: Key
+    reflection_ref: str | None = None
+
+
+class SignOffTrack(_Command):
+    """Approve or return a submitted track."""
+
+    type: Literal["SignOffTrack"] = "SignOffTrack"
+    track_key: Key
+    decision: Literal["approve", "return"]
+    comment_ref: str | None = None
+
+
+class LogMentorMeeting(_Command):
+    """Record a mentor meeting that was held."""
+
+    type: Literal["LogMentorMeeting"] = "LogMentorMeeting"
+    held_on: date
+    notes_ref: str | None = None
+
+
+class PauseJourney(_Command):
+    """Pause the journey (leave, illness): its clock stops."""
+
+    type: Literal["PauseJourney"] = "PauseJourney"
+    reason_ref: str | None = None
+
+
+class ResumeJourney(_Command):
+    """Resume a paused journey: open deadlines move by the paused time."""
+
+    type: Literal["ResumeJourney"] = "ResumeJourney"
+
+
+class ChangeNearestLeader(_Command):
+    """Hand the talent to a new nearest leader."""
+
+    type: Literal["ChangeNearestLeader"] = "ChangeNearestLeader"
+    nearest_leader_id: str = Field(min_length=1, max_length=200)
+    leaders_leader_id: str | None = Field(default=None, max_length=200)
+
+
+class WithdrawTalent(_Command):
+    """End the journey early."""
+
+    type: Literal["WithdrawTalent"] = "WithdrawTalent"
+    reason_ref: str | None = None
+
+
+class OverrideCompletion(_Command):
+    """A coordinator's override of the automatic completion evaluation."""
+
+    type: Literal["OverrideCompletion"] = "OverrideCompletion"
+    outcome: Literal["completed", "not_completed"]
+    reason_ref: str | None = None
+
+
+class RecordOutcome(_Command):
+    """Record whether the talent applied for, or was appointed to, a leader post."""
+
+    type: Literal["RecordOutcome"] = "RecordOutcome"
+    applied_for_leader_post: bool
+    appointed: bool
+    on: date
+
+
+class RecordErasure(_Command):
+    """Note in the history that a person's data was erased from the vault."""
+
+    type: Literal["RecordErasure"] = "RecordErasure"
+    person_id: str = Field(min_length=1, max_length=200)
+
+
+class AdvanceClock(_Command):
+    """Let time pass: record the slips, rungs, starts, evaluations and follow-ups now due."""
+
+    type: Literal["AdvanceClock"] = "AdvanceClock"
+
+
+Command = Annotated[
+    NominateTalent
+    | DecideNomination
+    | RecordAttendance
+    | RescheduleSession
+    | SubmitTrack
+    | SignOffTrack
+    | LogMentorMeeting
+    | PauseJourney
+    | ResumeJourney
+    | ChangeNearestLeader
+    | WithdrawTalent
+    | OverrideCompletion
+    | RecordOutcome
+    | RecordErasure
+    | AdvanceClock,
+    Field(discriminator="type"),
+]
+
+COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)

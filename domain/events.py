@@ -1,0 +1,431 @@
+"""Journey events (past tense) and the one envelope every stored event travels in.
+
+Events carry person ids and references to encrypted texts in the people vault, never names,
+e-mail addresses or free text. Every date an event implies is written into it (due times,
+shifted deadlines), so replaying history never depends on a calendar library's version.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from domain.calendar import Clock
+from domain.programme import Cohort, Programme, Role
+
+MilestoneKind = Literal["approval", "session", "track", "mentor_meeting"]
+AttendanceStatus = Literal["attended", "absent", "excused"]
+JourneyStateName = Literal[
+    "nominated",
+    "enrolled",
+    "active",
+    "completed",
+    "not_completed",
+    "following_up",
+    "closed",
+    "rejected",
+    "paused",
+    "withdrawn",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EventMetadata(_Frozen):
+    """Who caused an event and in answer to what."""
+
+    actor: str
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+
+class MilestonePlan(_Frozen):
+    """A milestone as planned at enrolment: what is due, when, on which clock."""
+
+    key: str
+    kind: MilestoneKind
+    ref: str
+    due_at: AwareDatetime
+    clock: Clock
+
+
+class RungPlan(_Frozen):
+    """One rung of a slipped milestone's ladder, with the instant it fires."""
+
+    rung: int
+    recipient_role: Role
+    due_at: AwareDatetime
+    clock: Clock
+
+
+class DeadlineShift(_Frozen):
+    """Where an open deadline moved to when a pause ended."""
+
+    milestone: str
+    due_at: AwareDatetime
+    ladder: tuple[RungPlan, ...] = ()
+
+
+class _Event(_Frozen):
+    schema_version: Literal[1] = 1
+
+
+class TalentNominated(_Event):
+    """A nearest leader (or HR on their behalf) nominated a talent for a cohort."""
+
+    type: Literal["TalentNominated"] = "TalentNominated"
+    journey_id: str
+    talent_id: str
+    nearest_leader_id: str
+    leaders_leader_id: str | None = None
+    nominated_by: str
+    programme: Programme
+    cohort: Cohort
+    motivation_ref: str | None = None
+    external_ref: str | None = None
+    nominated_at: AwareDatetime
+    approval_due: AwareDatetime
+    approval_clock: Clock
+
+
+class NominationApproved(_Event):
+    """A coordinator approved the nomination."""
+
+    type: Literal["NominationApproved"] = "NominationApproved"
+    decided_by: str
+    reason_ref: str | None = None
+    decided_at: AwareDatetime
+
+
+class NominationRejected(_Event):
+    """A coordinator rejected the nomination, with a reason."""
+
+    type: Literal["NominationRejected"] = "NominationRejected"
+    decided_by: str
+    reason_ref: str | None = None
+    decided_at: AwareDatetime
+
+
+class TalentEnrolled(_Event):
+    """The talent was placed in the cohort, with the milestone plan computed from its calendar."""
+
+    type: Literal["TalentEnrolled"] = "TalentEnrolled"
+    cohort_id: str
+    starts_at: AwareDatetime
+    milestones: tuple[MilestonePlan, ...]
+    evaluate_at: AwareDatetime
+    evaluate_clock: Clock
+
+
+class JourneyStarted(_Event):
+    """The cohort started: the enrolled talent's journey is active."""
+
+    type: Literal["JourneyStarted"] = "JourneyStarted"
+    started_at: AwareDatetime
+
+
+class SessionAttendanceRecorded(_Event):
+    """Attendance at a session was recorded (a later record corrects an earlier one)."""
+
+    type: Literal["SessionAttendanceRecorded"] = "SessionAttendanceRecorded"
+    session_key: str
+    status: AttendanceStatus
+    recorded_by: str
+
+
+class SessionRescheduled(_Event):
+    """The cohort's session moved; the attendance milestone moves with it."""
+
+    type: Literal["SessionRescheduled"] = "SessionRescheduled"
+    session_key: str
+    starts_at: AwareDatetime
+    previous_starts_at: AwareDatetime
+    milestone_due_at: AwareDatetime | None = None
+
+
+class TrackSubmitted(_Event):
+    """The talent submitted a reflection on a track."""
+
+    type: Literal["TrackSubmitted"] = "TrackSubmitted"
+    track_key: str
+    submission: int
+    reflection_ref: str | None = None
+    submitted_by: str
+
+
+class TrackSignedOff(_Event):
+    """The nearest leader approved a submitted track."""
+
+    type: Literal["TrackSignedOff"] = "TrackSignedOff"
+    track_key: str
+    signed_off_by: str
+    comment_ref: str | None = None
+
+
+class TrackReturned(_Event):
+    """The nearest leader returned a submitted track for another round."""
+
+    type: Literal["TrackReturned"] = "TrackReturned"
+    track_key: str
+    returned_by: str
+    comment_ref: str | None = None
+
+
+class MentorMeetingLogged(_Event):
+    """Talent and nearest leader held a mentor meeting."""
+
+    type: Literal["MentorMeetingLogged"] = "MentorMeetingLogged"
+    number: int
+    held_on: date
+    leader_id: str
+    logged_by: str
+    notes_ref: str | None = None
+
+
+class MilestoneMet(_Event):
+    """A milestone was met (late if it had slipped)."""
+
+    type: Literal["MilestoneMet"] = "MilestoneMet"
+    milestone: str
+    met_at: AwareDatetime
+    late: bool
+
+
+class MilestoneMissed(_Event):
+    """A milestone can no longer be met (the talent was absent from a mandatory session)."""
+
+    type: Literal["MilestoneMissed"] = "MilestoneMissed"
+    milestone: str
+    missed_at: AwareDatetime
+    reason: str
+
+
+class MilestoneSlipped(_Event):
+    """A milestone passed its deadline unmet; its escalation ladder starts."""
+
+    type: Literal["MilestoneSlipped"] = "MilestoneSlipped"
+    milestone: str
+    due_at: AwareDatetime
+    slipped_at: AwareDatetime
+    ladder: tuple[RungPlan, ...]
+
+
+class EscalationRaised(_Event):
+    """A rung of a slipped milestone's ladder fired; the last rung marks the journey at risk."""
+
+    type: Literal["EscalationRaised"] = "EscalationRaised"
+    milestone: str
+    rung: int
+    recipient_role: Role
+    recipient_id: str | None = None
+    raised_at: AwareDatetime
+    at_risk: bool
+
+
+class EscalationResolved(_Event):
+    """A slipped milestone's ladder stopped: met late, missed, rescheduled or the journey ended."""
+
+    type: Literal["EscalationResolved"] = "EscalationResolved"
+    milestone: str
+    resolved_at: AwareDatetime
+    resolution: Literal["met", "missed", "rescheduled", "journey_ended"]
+
+
+class JourneyPaused(_Event):
+    """The journey was paused (leave, illness): its clock stops."""
+
+    type: Literal["JourneyPaused"] = "JourneyPaused"
+    paused_by: str
+    reason_ref: str | None = None
+    paused_at: AwareDatetime
+    previous_state: JourneyStateName
+
+
+class JourneyResumed(_Event):
+    """The journey resumed; every open deadline and rung moved by the paused time."""
+
+    type: Literal["JourneyResumed"] = "JourneyResumed"
+    resumed_by: str
+    resumed_at: AwareDatetime
+    paused_working_days: int
+    paused_seconds: int
+    resumed_state: JourneyStateName
+    shifts: tuple[DeadlineShift, ...]
+    evaluate_at: AwareDatetime | None = None
+    approval_due: AwareDatetime | None = None
+
+
+class NearestLeaderChanged(_Event):
+    """The talent's nearest leader changed; pending sign-offs and meetings move to the new one."""
+
+    type: Literal["NearestLeaderChanged"] = "NearestLeaderChanged"
+    previous_leader_id: str
+    nearest_leader_id: str
+    leaders_leader_id: str | None = None
+    changed_by: str
+
+
+class TalentWithdrawn(_Event):
+    """The talent left the programme."""
+
+    type: Literal["TalentWithdrawn"] = "TalentWithdrawn"
+    withdrawn_by: str
+    reason_ref: str | None = None
+    withdrawn_at: AwareDatetime
+
+
+class ProgrammeCompleted(_Event):
+    """Evaluated (or overridden by a coordinator) as completed."""
+
+    type: Literal["ProgrammeCompleted"] = "ProgrammeCompleted"
+    evaluated_at: AwareDatetime
+    override: bool = False
+    decided_by: str | None = None
+    reason_ref: str | None = None
+    sessions_attended: int
+    tracks_done: int
+    meetings_held: int
+    follow_ups: tuple[AwareDatetime, ...]
+
+
+class ProgrammeNotCompleted(_Event):
+    """Evaluated (or overridden by a coordinator) as not completed, with the reasons."""
+
+    type: Literal["ProgrammeNotCompleted"] = "ProgrammeNotCompleted"
+    evaluated_at: AwareDatetime
+    reasons: tuple[str, ...]
+    override: bool = False
+    decided_by: str | None = None
+    reason_ref: str | None = None
+    sessions_attended: int
+    tracks_done: int
+    meetings_held: int
+    follow_ups: tuple[AwareDatetime, ...]
+
+
+class FollowUpRequested(_Event):
+    """An outcome follow-up point was reached: the talent and HR are asked about leader posts."""
+
+    type: Literal["FollowUpRequested"] = "FollowUpRequested"
+    point: int
+    months: int | None = None
+    requested_at: AwareDatetime
+    respond_by: AwareDatetime
+
+
+class OutcomeRecorded(_Event):
+    """Whether the talent applied for / was appointed to a leader post."""
+
+    type: Literal["OutcomeRecorded"] = "OutcomeRecorded"
+    applied_for_leader_post: bool
+    appointed: bool
+    on: date
+    recorded_by: str
+    months: int | None = None
+
+
+class JourneyClosed(_Event):
+    """The journey is over: no more timers, no more commands but erasure."""
+
+    type: Literal["JourneyClosed"] = "JourneyClosed"
+    closed_at: AwareDatetime
+    reason: str
+
+
+class PersonalDataErased(_Event):
+    """A person's data in the vault was crypto-shredded; the history stays, unreadable."""
+
+    type: Literal["PersonalDataErased"] = "PersonalDataErased"
+    person_id: str
+    erased_by: str
+
+
+Event = Annotated[
+    TalentNominated
+    | NominationApproved
+    | NominationRejected
+    | TalentEnrolled
+    | JourneyStarted
+    | SessionAttendanceRecorded
+    | SessionRescheduled
+    | TrackSubmitted
+    | TrackSignedOff
+    | TrackReturned
+    | MentorMeetingLogged
+    | MilestoneMet
+    | MilestoneMissed
+    | MilestoneSlipped
+    | EscalationRaised
+    | EscalationResolved
+    | JourneyPaused
+    | JourneyResumed
+    | NearestLeaderChanged
+    | TalentWithdrawn
+    | ProgrammeCompleted
+    | ProgrammeNotCompleted
+    | FollowUpRequested
+    | OutcomeRecorded
+    | JourneyClosed
+    | PersonalDataErased,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_TYPES: frozenset[str] = frozenset(
+    t.model_fields["type"].default for t in _Event.__subclasses__()
+)
+
+# Upcasters turn an older stored shape into the current one: {(type, from_version): fn(data)}.
+# None yet: every event is at schema_version 1. A released shape never changes in place.
+UPCASTERS: dict[tuple[str, int], Any] = {}
+
+
+class NewEvent(_Frozen):
+    """An event decided but not yet stored: its id is minted by the caller, deterministically."""
+
+    event_id: UUID
+    occurred_at: AwareDatetime
+    event: Event
+
+
+class RecordedEvent(_Frozen):
+    """The envelope of a stored event (§5)."""
+
+    event_id: UUID
+    stream_id: str
+    stream_version: int
+    global_position: int
+    event_type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: EventMetadata
+    occurred_at: AwareDatetime
+    recorded_at: AwareDatetime
+
+    def to_event(self) -> Event:
+        """The typed domain event, upcast to the current schema if stored in an older one."""
+        return parse_event(self.event_type, self.schema_version, self.data)
+
+
+def parse_event(event_type: str, schema_version: int, data: dict[str, Any]) -> Event:
+    """Parse stored event data into its typed model, upcasting older schema versions."""
+    version = schema_version
+    while (event_type, version) in UPCASTERS:
+        data = UPCASTERS[(event_type, version)](data)
+        version += 1
+    return EVENT_ADAPTER.validate_python({**data, "type": event_type, "schema_version": version})
+
+
+def event_data(event: Event) -> dict[str, Any]:
+    """The event's data as stored: everything but the envelope's type and schema version."""
+    return event.model_dump(mode="json", exclude={"type", "schema_version"})
+
+
+def stream_id_for(journey_id: str) -> str:
+    """The event stream of a journey."""
+    return f"journey-{journey_id}"

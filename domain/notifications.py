@@ -1,0 +1,76 @@
+"""Which notifications an event causes: e-mails to people by role, webhooks to HR systems."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from domain import events as e
+from domain.journey import JourneyState
+from domain.programme import Role
+
+Channel = Literal["email", "webhook"]
+
+#: Events an HR system hears about: every change of state, escalation to at-risk and outcomes.
+WEBHOOK_EVENTS: frozenset[str] = frozenset(
+    {
+        "TalentNominated", "NominationApproved", "NominationRejected", "TalentEnrolled", "JourneyStarted",
+        "JourneyPaused", "JourneyResumed", "TalentWithdrawn", "ProgrammeCompleted", "ProgrammeNotCompleted",
+        "FollowUpRequested", "OutcomeRecorded", "JourneyClosed", "NearestLeaderChanged",
+    }
+)
+
+
+class Notification(BaseModel):
+    """A message to deliver; it names people by id, resolved from the vault at send time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    channel: Channel
+    template: str
+    recipient_role: Role | Literal["hr_system"]
+    recipient_id: str | None
+
+
+def _mail(template: str, role: Role, state: JourneyState) -> Notification:
+    return Notification(channel="email", template=template, recipient_role=role, recipient_id=state.person_for(role))
+
+
+def notifications_for(state: JourneyState, event: e.Event) -> list[Notification]:
+    """The notifications `event` causes, given the state just after it."""
+    out: list[Notification] = []
+    match event:
+        case e.TalentNominated():
+            out.append(_mail("nomination_received", "coordinator", state))
+        case e.NominationRejected():
+            out.append(_mail("nomination_rejected", "nearest_leader", state))
+        case e.TalentEnrolled():
+            out.append(_mail("welcome", "talent", state))
+            out.append(_mail("welcome_leader", "nearest_leader", state))
+        case e.EscalationRaised():
+            template = "reminder" if event.recipient_role == "talent" else f"escalation_{event.recipient_role}"
+            out.append(
+                Notification(
+                    channel="email", template=template, recipient_role=event.recipient_role,
+                    recipient_id=event.recipient_id,
+                )
+            )
+        case e.TrackSubmitted():
+            out.append(_mail("track_submitted", "nearest_leader", state))
+        case e.TrackReturned():
+            out.append(_mail("track_returned", "talent", state))
+        case e.NearestLeaderChanged():
+            out.append(_mail("welcome_leader", "nearest_leader", state))
+        case e.ProgrammeCompleted() | e.ProgrammeNotCompleted():
+            out.append(_mail("completion", "talent", state))
+            out.append(_mail("completion", "nearest_leader", state))
+        case e.FollowUpRequested():
+            out.append(_mail("follow_up_question", "talent", state))
+        case _:
+            pass
+    # A role nobody holds (no leader's leader, no coordinator on the cohort) gets nothing.
+    out = [n for n in out if n.recipient_id is not None]
+    if event.type in WEBHOOK_EVENTS:
+        out.append(Notification(channel="webhook", template=event.type, recipient_role="hr_system", recipient_id=None))
+    return out

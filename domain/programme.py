@@ -1,0 +1,301 @@
+"""Programme definitions and cohorts: versioned data, validated with messages that name the field."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date, datetime, time
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from domain.calendar import CalendarName, Delay, WorkingCalendar, get_calendar
+from domain.errors import ProgrammeInvalid
+
+Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+Role = Literal["talent", "nearest_leader", "leaders_leader", "coordinator"]
+SessionKind = Literal["teaching", "dilemma_lab", "network"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SessionDef(_Frozen):
+    """A session of the programme; its date and place come from the cohort calendar."""
+
+    key: Key
+    title: str = Field(min_length=1)
+    kind: SessionKind
+    mandatory: bool = True
+
+
+class TrackDef(_Frozen):
+    """A practice track done in the talent's own workplace."""
+
+    key: Key
+    title: str = Field(min_length=1)
+    description: str = ""
+    due: Delay
+    leader_signoff: bool = True
+
+
+class MentorMeetingsDef(_Frozen):
+    """How many mentor meetings and how often (the n-th is due n × cadence after cohort start)."""
+
+    count: int = Field(ge=0, le=52)
+    cadence: Delay
+
+
+class ApprovalDef(_Frozen):
+    """How long a coordinator has to decide on a nomination."""
+
+    deadline: Delay
+
+
+class CompletionDef(_Frozen):
+    """What completing the programme takes, and when it is evaluated (the programme's end)."""
+
+    min_attendance_share: float = Field(ge=0, le=1)
+    tracks_required: int = Field(ge=0)
+    min_mentor_meetings: int = Field(ge=0)
+    evaluate_after: Delay
+
+
+class RungDef(_Frozen):
+    """One rung of the escalation ladder: `after` the slip, notify `recipient`."""
+
+    after: Delay
+    recipient: Role
+
+
+class EscalationDef(_Frozen):
+    """The ladder; the last rung marks the journey at risk."""
+
+    rungs: tuple[RungDef, ...] = Field(min_length=1, max_length=10)
+
+    @field_validator("rungs")
+    @classmethod
+    def _ordered(cls, rungs: tuple[RungDef, ...]) -> tuple[RungDef, ...]:
+        for i in range(1, len(rungs)):
+            if rungs[i].after.nominal_days() < rungs[i - 1].after.nominal_days():
+                raise ValueError(f"rung {i} comes before rung {i - 1}: rungs must not go back in time")
+        return rungs
+
+
+class FollowUpDef(_Frozen):
+    """When, after completion, outcomes are asked for; the journey closes after the last answer window."""
+
+    months: tuple[int, ...] = (6, 12, 24)
+    #: Explicit delays after completion, used instead of `months` (compressed demo programmes).
+    after: tuple[Delay, ...] | None = None
+    response_window: Delay = Delay(working_days=20)
+
+    @field_validator("months")
+    @classmethod
+    def _increasing(cls, months: tuple[int, ...]) -> tuple[int, ...]:
+        if any(m <= 0 for m in months):
+            raise ValueError("follow-up months must be positive")
+        if list(months) != sorted(set(months)):
+            raise ValueError("follow-up months must be strictly increasing")
+        return months
+
+
+class Programme(_Frozen):
+    """A published programme version: immutable once published; journeys pin the version."""
+
+    id: Key
+    version: int = Field(ge=1)
+    title: str = Field(min_length=1)
+    description: str = ""
+    calendar: CalendarName = "dk"
+    timezone: str = "Europe/Copenhagen"
+    deadline_time: time = time(16, 0)
+    attendance_grace: Delay = Delay(working_days=2)
+    sessions: tuple[SessionDef, ...] = Field(min_length=1)
+    tracks: tuple[TrackDef, ...] = ()
+    mentor_meetings: MentorMeetingsDef
+    approval: ApprovalDef
+    completion: CompletionDef
+    escalation: EscalationDef
+    follow_up: FollowUpDef = FollowUpDef()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        get_calendar("weekdays", value, time(16, 0))
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Programme:
+        errors: list[str] = []
+        seen: dict[str, str] = {}
+        for field, items in (("sessions", self.sessions), ("tracks", self.tracks)):
+            for i, item in enumerate(items):
+                if item.key in seen:
+                    errors.append(f"{field}[{i}].key: duplicate key {item.key!r} (also in {seen[item.key]})")
+                else:
+                    seen[item.key] = f"{field}[{i}]"
+        end = self.completion.evaluate_after
+        for i, track in enumerate(self.tracks):
+            if track.due.nominal_days() > end.nominal_days():
+                errors.append(
+                    f"tracks[{i}].due: {track.key!r} is due ({track.due}) after the programme ends "
+                    f"(completion.evaluate_after = {end})"
+                )
+        meetings = self.mentor_meetings
+        if meetings.count and meetings.cadence.nominal_days() * meetings.count > end.nominal_days():
+            errors.append(
+                f"mentor_meetings: the last of {meetings.count} meetings every {meetings.cadence} "
+                f"falls after the programme ends (completion.evaluate_after = {end})"
+            )
+        if self.completion.tracks_required > len(self.tracks):
+            errors.append(
+                f"completion.tracks_required: {self.completion.tracks_required} exceeds the "
+                f"{len(self.tracks)} tracks defined"
+            )
+        if self.completion.min_mentor_meetings > meetings.count:
+            errors.append(
+                f"completion.min_mentor_meetings: {self.completion.min_mentor_meetings} exceeds the "
+                f"{meetings.count} meetings planned"
+            )
+        if errors:
+            raise ValueError("\n".join(errors))
+        return self
+
+    @property
+    def working_calendar(self) -> WorkingCalendar:
+        """The programme's calendar."""
+        return get_calendar(self.calendar, self.timezone, self.deadline_time)
+
+    def mandatory_sessions(self) -> tuple[SessionDef, ...]:
+        """Sessions whose attendance counts towards completion."""
+        return tuple(s for s in self.sessions if s.mandatory)
+
+    def sessions_required(self) -> int:
+        """How many mandatory sessions must be attended."""
+        return math.ceil(self.completion.min_attendance_share * len(self.mandatory_sessions()) - 1e-9)
+
+
+class CohortSession(_Frozen):
+    """When and where a session takes place for one cohort."""
+
+    key: Key
+    starts_at: AwareDatetime
+    location: str = ""
+
+
+class Cohort(_Frozen):
+    """A cohort (hold) of a programme version, with its session calendar."""
+
+    cohort_id: Key
+    programme_id: Key
+    programme_version: int = Field(ge=1)
+    starts_on: date
+    #: Optional exact start instant; compressed programmes (ISO durations in minutes) need it.
+    starts_at: AwareDatetime | None = None
+    capacity: int = Field(ge=1, le=10_000)
+    coordinator_id: str | None = None
+    sessions: tuple[CohortSession, ...] = ()
+
+    def start_instant(self, programme: Programme) -> datetime:
+        """The instant the cohort starts: `starts_at`, else midnight of `starts_on` locally."""
+        if self.starts_at is not None:
+            return self.starts_at
+        return datetime.combine(self.starts_on, time(0, 0), tzinfo=programme.working_calendar.tz)
+
+    def check_against(self, programme: Programme) -> None:
+        """Raise ProgrammeInvalid unless the cohort schedules exactly the programme's sessions."""
+        errors: list[str] = []
+        if (self.programme_id, self.programme_version) != (programme.id, programme.version):
+            errors.append(
+                f"programme_id: cohort is for {self.programme_id} v{self.programme_version}, "
+                f"not {programme.id} v{programme.version}"
+            )
+        known = {s.key for s in programme.sessions}
+        seen: set[str] = set()
+        start = self.start_instant(programme)
+        for i, session in enumerate(self.sessions):
+            if session.key not in known:
+                errors.append(f"sessions[{i}].key: unknown session {session.key!r}")
+            if session.key in seen:
+                errors.append(f"sessions[{i}].key: session {session.key!r} scheduled twice")
+            seen.add(session.key)
+            if session.starts_at < start:
+                errors.append(f"sessions[{i}].starts_at: before the cohort starts")
+        missing = sorted(known - seen)
+        if missing:
+            errors.append(f"sessions: not scheduled: {', '.join(missing)}")
+        if errors:
+            raise ProgrammeInvalid(errors)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses duplicate mapping keys instead of silently keeping the last."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        mapping[key] = loader.construct_object(value_node, deep=deep)
+    return mapping
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _format_errors(exc: ValidationError) -> list[str]:
+    out: list[str] = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "programme"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        for line in message.splitlines():
+            out.append(line if ":" in line.split(" ", 1)[0] else f"{loc}: {line}")
+    return out
+
+
+def parse_programme(data: Any) -> Programme:
+    """Validate parsed data as a programme; raise ProgrammeInvalid naming each bad field."""
+    try:
+        return Programme.model_validate(data)
+    except ValidationError as exc:
+        raise ProgrammeInvalid(_format_errors(exc)) from exc
+
+
+def load_programme(text: str) -> Programme:
+    """Parse a programme from YAML or JSON text (JSON is YAML) and validate it."""
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ProgrammeInvalid([f"programme: not valid YAML or JSON: {exc}"]) from exc
+    if not isinstance(data, dict):
+        raise ProgrammeInvalid(["programme: expected a mapping at the top level"])
+    return parse_programme(data)
+
+
+def parse_cohort(data: Any) -> Cohort:
+    """Validate parsed data as a cohort; raise ProgrammeInvalid naming each bad field."""
+    try:
+        return Cohort.model_validate(data)
+    except ValidationError as exc:
+        raise ProgrammeInvalid(_format_errors(exc)) from exc
+
+
+def programme_json(programme: Programme) -> str:
+    """The canonical JSON of a programme (stable key order) for storage and comparison."""
+    return json.dumps(programme.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,1 @@
+"""Wiring: settings, logging, pools and Temporal workers are built here and nowhere else."""

@@ -1,0 +1,1 @@
+"""Deterministic Temporal workflows: they orchestrate, the domain decides."""
