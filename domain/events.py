@@ -7,6 +7,7 @@ shifted deadlines), so replaying history never depends on a calendar library's v
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -376,9 +377,7 @@ Event = Annotated[
 ]
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
-EVENT_TYPES: frozenset[str] = frozenset(
-    t.model_fields["type"].default for t in _Event.__subclasses__()
-)
+EVENT_TYPES: frozenset[str] = frozenset(t.model_fields["type"].default for t in _Event.__subclasses__())
 
 # Upcasters turn an older stored shape into the current one: {(type, from_version): fn(data)}.
 # None yet: every event is at schema_version 1. A released shape never changes in place.
@@ -419,6 +418,24 @@ def parse_event(event_type: str, schema_version: int, data: dict[str, Any]) -> E
         data = UPCASTERS[(event_type, version)](data)
         version += 1
     return EVENT_ADAPTER.validate_python({**data, "type": event_type, "schema_version": version})
+
+
+_EVENT_CLASSES: dict[str, type[_Event]] = {t.model_fields["type"].default: t for t in _Event.__subclasses__()}
+
+
+def parse_event_json(event_type: str, schema_version: int, data: str) -> Event:
+    """Parse stored event data (JSON text) into its typed model; the fast path of parse_event."""
+    cls = _EVENT_CLASSES.get(event_type)
+    if cls is None:
+        raise ValueError(f"unknown event type {event_type!r}")
+    if schema_version == 1 and (event_type, 1) not in UPCASTERS:
+        return cls.model_validate_json(data)  # type: ignore[return-value]
+    return parse_event(event_type, schema_version, json.loads(data))
+
+
+def event_json(event: Event) -> str:
+    """The event's data as stored (JSON text): everything but the envelope's type and schema version."""
+    return event.model_dump_json(exclude={"type", "schema_version"})
 
 
 def event_data(event: Event) -> dict[str, Any]:

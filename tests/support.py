@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -61,13 +61,13 @@ def compressed_cohort(programme: Programme, start: datetime, *, cohort_id: str =
 class Journey:
     """Drives one journey through `decide`/`evolve` the way the workflow will."""
 
-    def __init__(self) -> None:
+    def __init__(self, new_id: Callable[[], uuid.UUID] = uuid.uuid4) -> None:
         self.state: JourneyState | None = None
         self.history: list[NewEvent] = []
-        self._ids = (uuid.UUID(int=i) for i in itertools.count(1))
+        self._new_id = new_id
 
     def send(self, command: c.Command, now: datetime) -> list[Event]:
-        new = decide(self.state, command, now=now, new_ids=lambda: next(self._ids))
+        new = decide(self.state, command, now=now, new_ids=self._new_id)
         for n in new:
             self.state = evolve(self.state, n.event)
         self.history.extend(new)
@@ -77,6 +77,12 @@ class Journey:
     def s(self) -> JourneyState:
         assert self.state is not None
         return self.state
+
+    def send_new(self, command: c.Command, now: datetime) -> list[NewEvent]:
+        """Like send, returning the new events with their ids (what an append stores)."""
+        before = len(self.history)
+        self.send(command, now)
+        return self.history[before:]
 
     def types(self, events: list[Event] | None = None) -> list[str]:
         """Event types, of `events` or of the whole history."""

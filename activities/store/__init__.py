@@ -1,0 +1,1 @@
+"""PostgreSQL persistence: the event store, its read models, the outbox and the people vault."""

@@ -1,0 +1,70 @@
+"""Connection pools and schema migrations (ordered SQL files, each applied once and recorded)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+
+import asyncpg
+
+# Serialises concurrent migrators (several workers starting at once) on one advisory lock.
+_MIGRATION_LOCK = 0x7A1E47_0001
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One SQL file of the schema."""
+
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        """A digest that detects an applied migration edited afterwards."""
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def migrations() -> list[Migration]:
+    """The packaged migrations, in order of their file names."""
+    folder = resources.files("activities.store") / "migrations"
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+    return [Migration(f.name, f.read_text(encoding="utf-8")) for f in files]
+
+
+class MigrationError(RuntimeError):
+    """An applied migration no longer matches its file."""
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply the migrations not yet applied; return their names. Safe to run concurrently."""
+    applied_now: list[str] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   name text PRIMARY KEY,
+                   checksum text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        done = {r["name"]: r["checksum"] for r in await conn.fetch("SELECT name, checksum FROM schema_migrations")}
+        for migration in migrations():
+            if migration.name in done:
+                if done[migration.name] != migration.checksum:
+                    raise MigrationError(f"migration {migration.name} was changed after it was applied")
+                continue
+            await conn.execute(migration.sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)",
+                migration.name,
+                migration.checksum,
+            )
+            applied_now.append(migration.name)
+    return applied_now
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+    """A pool for the service; statements are prepared and cached per connection."""
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=60)
+    assert pool is not None  # noqa: S101 - asyncpg types it optional
+    return pool

@@ -1,0 +1,129 @@
+"""The journey read models and outbox rows that an append writes, computed from the domain."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from domain import events as e
+from domain.journey import JourneyState, evolve
+from domain.notifications import notifications_for
+from domain.status import status_of
+
+_OUTBOX_NAMESPACE = uuid.UUID("6f0b7c1e-3d7a-4b8e-9a52-0c7d1e5f2a91")
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """One row of journey_status, in column order."""
+
+    journey_id: str
+    stream_id: str
+    cohort_id: str
+    programme_id: str
+    programme_version: int
+    state: str
+    at_risk: bool
+    talent_id: str
+    nearest_leader_id: str
+    external_ref: str | None
+    next_deadline: datetime | None
+    open_escalations: int
+    version: int
+    status: str
+
+    COLUMNS = (
+        "journey_id", "stream_id", "cohort_id", "programme_id", "programme_version", "state", "at_risk",
+        "talent_id", "nearest_leader_id", "external_ref", "next_deadline", "open_escalations", "version",
+        "status",
+    )
+
+    def values(self) -> tuple[object, ...]:
+        """The row's values in COLUMNS order."""
+        return tuple(getattr(self, c) for c in self.COLUMNS)
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One notification to deliver."""
+
+    notification_id: uuid.UUID
+    event_id: uuid.UUID
+    journey_id: str
+    channel: str
+    template: str
+    recipient_role: str
+    recipient_id: str | None
+
+
+@dataclass
+class Projection:
+    """What one append writes beside its events."""
+
+    state: JourneyState
+    status: StatusRow
+    access: list[tuple[str, str]] = field(default_factory=list)
+    outbox: list[OutboxRow] = field(default_factory=list)
+
+
+def status_row(stream_id: str, state: JourneyState) -> StatusRow:
+    """The journey_status row for a state."""
+    status = status_of(state)
+    return StatusRow(
+        journey_id=state.journey_id,
+        stream_id=stream_id,
+        cohort_id=status.cohort_id,
+        programme_id=status.programme_id,
+        programme_version=status.programme_version,
+        state=status.state,
+        at_risk=status.at_risk,
+        talent_id=status.talent_id,
+        nearest_leader_id=status.nearest_leader_id,
+        external_ref=status.external_ref,
+        next_deadline=status.next_deadline,
+        open_escalations=sum(1 for x in status.escalations if x.resolved_at is None),
+        version=status.version,
+        status=status.model_dump_json(),
+    )
+
+
+def access_for(event: e.Event) -> list[tuple[str, str]]:
+    """Who gains sight of the journey through this event: (person id, role)."""
+    if isinstance(event, e.TalentNominated):
+        rows = [(event.talent_id, "talent"), (event.nearest_leader_id, "nearest_leader")]
+        if event.leaders_leader_id:
+            rows.append((event.leaders_leader_id, "leaders_leader"))
+        return rows
+    if isinstance(event, e.NearestLeaderChanged):
+        rows = [(event.nearest_leader_id, "nearest_leader")]
+        if event.leaders_leader_id:
+            rows.append((event.leaders_leader_id, "leaders_leader"))
+        return rows
+    return []
+
+
+def project(stream_id: str, state: JourneyState | None, new: Sequence[e.NewEvent]) -> Projection:
+    """Fold `new` onto `state` and collect the read-model and outbox rows they cause."""
+    access: list[tuple[str, str]] = []
+    outbox: list[OutboxRow] = []
+    for item in new:
+        state = evolve(state, item.event)
+        access.extend(access_for(item.event))
+        for n in notifications_for(state, item.event):
+            key = f"{n.channel}:{n.template}:{n.recipient_role}:{n.recipient_id}"
+            outbox.append(
+                OutboxRow(
+                    notification_id=uuid.uuid5(_OUTBOX_NAMESPACE, f"{item.event_id}:{key}"),
+                    event_id=item.event_id,
+                    journey_id=state.journey_id,
+                    channel=n.channel,
+                    template=n.template,
+                    recipient_role=n.recipient_role,
+                    recipient_id=n.recipient_id,
+                )
+            )
+    if state is None:
+        raise ValueError("nothing to project")
+    return Projection(state=state, status=status_row(stream_id, state), access=access, outbox=outbox)

@@ -1,0 +1,44 @@
+"""Fixtures shared by every test speed: a throw-away database on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from activities.store.db import create_pool, migrate
+from workers.postgres import create_database, drop_database, server_dsn
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+async def database_dsn() -> AsyncIterator[str]:
+    """A fresh, migrated database for this test session, dropped at the end."""
+    server = await server_dsn(ROOT / ".data" / "test")
+    name = f"talent_test_{uuid.uuid4().hex[:10]}"
+    dsn = await create_database(server, name)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    yield dsn
+    await drop_database(server, name)
+
+
+@pytest.fixture(scope="session")
+async def pool(database_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    """A connection pool on the session's database."""
+    p = await create_pool(database_dsn, min_size=2, max_size=24)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique id, so tests never need to truncate tables."""
+    return uuid.uuid4().hex[:12]
