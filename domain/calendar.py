@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -54,6 +54,10 @@ class Delay(BaseModel):
             return {"working_days": value}
         if isinstance(value, str):
             return {"iso": value}
+        if not isinstance(value, dict | Delay):
+            raise ValueError(
+                f"{value!r} is not a delay: give working days (an integer) or an ISO 8601 duration (a string)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -86,7 +90,8 @@ class Delay(BaseModel):
         value = parse_iso_duration(self.iso or "")
         if isinstance(value, timedelta):
             return value.total_seconds() / 86400
-        return value.years * 365.25 + value.months * 30.44 + value.tdelta.total_seconds() / 86400
+        # isodate keeps parsed years and months as Decimal, which does not mix with float.
+        return float(value.years) * 365.25 + float(value.months) * 30.44 + value.tdelta.total_seconds() / 86400
 
     def __str__(self) -> str:
         return f"{self.working_days} working days" if self.working_days is not None else str(self.iso)
@@ -179,10 +184,27 @@ class WorkingCalendar:
         return count
 
     def add(self, at: datetime, delay: Delay) -> datetime:
-        """`at` plus `delay`: working days land at the deadline time; ISO durations are exact."""
+        """`at` plus `delay`: working days land at the deadline time; ISO durations are exact.
+
+        Years, months, weeks and days of an ISO duration move the local wall clock (P1D is the
+        same time tomorrow, across a daylight-saving change); hours, minutes and seconds are
+        elapsed time (PT30M is thirty real minutes, even in the night the clocks go back).
+        """
         if delay.working_days is not None:
             return self.add_working_days(at, delay.working_days)
-        return self.local(at) + parse_iso_duration(delay.iso or "")
+        value = parse_iso_duration(delay.iso or "")
+        tdelta = value if isinstance(value, timedelta) else value.tdelta
+        wall = timedelta(days=tdelta.days)
+        elapsed = tdelta - wall
+        local = self.local(at)
+        if isinstance(value, isodate.Duration):
+            local = local + isodate.Duration(years=value.years, months=value.months)
+        return self._elapse(local + wall, elapsed)
+
+    def _elapse(self, at: datetime, elapsed: timedelta) -> datetime:
+        # Aware arithmetic in one tzinfo is wall-clock arithmetic: go through UTC for real time,
+        # so the result is the same whether `at` carries the zone or a fixed offset from storage.
+        return (at.astimezone(UTC) + elapsed).astimezone(self.tz)
 
     def shift(self, due: datetime, clock: Clock, paused_at: datetime, resumed_at: datetime) -> datetime:
         """Move an open deadline by a pause: by the paused working days, or by the paused time."""
@@ -190,7 +212,12 @@ class WorkingCalendar:
             return due
         if clock == "working_days":
             return self.shift_working_days(due, self.working_days_between(paused_at, resumed_at))
-        return due + (resumed_at - paused_at)
+        return self._elapse(due, real_time_between(paused_at, resumed_at))
+
+
+def real_time_between(start: datetime, end: datetime) -> timedelta:
+    """Elapsed time from `start` to `end`; aware subtraction within one zone would count wall time."""
+    return end.astimezone(UTC) - start.astimezone(UTC)
 
 
 @functools.lru_cache(maxsize=64)

@@ -71,6 +71,7 @@ def notifications_for(state: JourneyState, event: e.Event) -> list[Notification]
             pass
     # A role nobody holds (no leader's leader, no coordinator on the cohort) gets nothing.
     out = [n for n in out if n.recipient_id is not None]
-    if event.type in WEBHOOK_EVENTS:
+    at_risk = isinstance(event, e.EscalationRaised) and event.at_risk
+    if event.type in WEBHOOK_EVENTS or at_risk:
         out.append(Notification(channel="webhook", template=event.type, recipient_role="hr_system", recipient_id=None))
     return out

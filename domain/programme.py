@@ -265,7 +265,9 @@ def _format_errors(exc: ValidationError) -> list[str]:
         loc = ".".join(str(p) for p in err["loc"]) or "programme"
         message = str(err["msg"]).removeprefix("Value error, ")
         for line in message.splitlines():
-            out.append(line if ":" in line.split(" ", 1)[0] else f"{loc}: {line}")
+            # A message that already names its field starts with "field.path: "; any other colon
+            # (a quoted value such as '10:00') is not a field name and still needs the location.
+            out.append(line if line.split(" ", 1)[0].endswith(":") else f"{loc}: {line}")
     return out
 
 

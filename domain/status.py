@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from domain.events import JourneyStateName, MilestoneKind
@@ -77,42 +79,56 @@ def next_deadline(state: JourneyState) -> datetime | None:
     return state.evaluate_at if state.state in ("enrolled", "active") else None
 
 
-def status_of(state: JourneyState) -> JourneyStatus:
-    """Derive the status view from a journey's state."""
+def status_data(state: JourneyState) -> dict[str, Any]:
+    """The status view as plain data, in the shape of JourneyStatus.
+
+    The projection writes this on every append and for every journey of a rebuild, so it skips
+    building a model per milestone and escalation; `status_of` validates it into the model.
+    """
     attended, required = state.sessions_counts()
     completion = state.programme.completion
     reasons = state.at_risk_reasons()
-    return JourneyStatus(
-        journey_id=state.journey_id,
-        cohort_id=state.cohort.cohort_id,
-        programme_id=state.programme.id,
-        programme_version=state.programme.version,
-        state=state.state,
-        at_risk=bool(reasons),
-        at_risk_reasons=reasons,
-        talent_id=state.talent_id,
-        nearest_leader_id=state.nearest_leader_id,
-        external_ref=state.external_ref,
-        progress=Progress(
-            sessions_attended=attended,
-            sessions_required=required,
-            tracks_done=state.tracks_done(),
-            tracks_required=completion.tracks_required,
-            meetings_held=len(state.meetings),
-            meetings_required=completion.min_mentor_meetings,
-        ),
-        milestones=tuple(
-            MilestoneView(key=m.key, kind=m.kind, due_at=m.due_at, status=m.status) for m in state.milestones
-        ),
-        escalations=tuple(
-            EscalationView(
-                milestone=x.milestone, rung=x.rung, recipient_role=x.recipient_role, raised_at=x.raised_at,
-                resolved_at=x.resolved_at,
-            )
+    return {
+        "journey_id": state.journey_id,
+        "cohort_id": state.cohort.cohort_id,
+        "programme_id": state.programme.id,
+        "programme_version": state.programme.version,
+        "state": state.state,
+        "at_risk": bool(reasons),
+        "at_risk_reasons": reasons,
+        "talent_id": state.talent_id,
+        "nearest_leader_id": state.nearest_leader_id,
+        "external_ref": state.external_ref,
+        "progress": {
+            "sessions_attended": attended,
+            "sessions_required": required,
+            "tracks_done": state.tracks_done(),
+            "tracks_required": completion.tracks_required,
+            "meetings_held": len(state.meetings),
+            "meetings_required": completion.min_mentor_meetings,
+        },
+        "milestones": [
+            {"key": m.key, "kind": m.kind, "due_at": m.due_at, "status": m.status} for m in state.milestones
+        ],
+        "escalations": [
+            {
+                "milestone": x.milestone, "rung": x.rung, "recipient_role": x.recipient_role,
+                "raised_at": x.raised_at, "resolved_at": x.resolved_at,
+            }
             for x in state.escalations
-        ),
-        next_deadline=next_deadline(state),
-        completion=state.completion,
-        completion_reasons=state.completion_reasons,
-        version=state.version,
-    )
+        ],
+        "next_deadline": next_deadline(state),
+        "completion": state.completion,
+        "completion_reasons": state.completion_reasons,
+        "version": state.version,
+    }
+
+
+def dump_status(data: dict[str, Any]) -> str:
+    """Status data (from `status_data`) as JSON text, what the read model stores."""
+    return orjson.dumps(data).decode()
+
+
+def status_of(state: JourneyState) -> JourneyStatus:
+    """Derive the status view from a journey's state."""
+    return JourneyStatus.model_validate(status_data(state))

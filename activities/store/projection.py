@@ -10,7 +10,7 @@ from datetime import datetime
 from domain import events as e
 from domain.journey import JourneyState, evolve
 from domain.notifications import notifications_for
-from domain.status import status_of
+from domain.status import dump_status, status_data
 
 _OUTBOX_NAMESPACE = uuid.UUID("6f0b7c1e-3d7a-4b8e-9a52-0c7d1e5f2a91")
 
@@ -70,22 +70,22 @@ class Projection:
 
 def status_row(stream_id: str, state: JourneyState) -> StatusRow:
     """The journey_status row for a state."""
-    status = status_of(state)
+    data = status_data(state)
     return StatusRow(
         journey_id=state.journey_id,
         stream_id=stream_id,
-        cohort_id=status.cohort_id,
-        programme_id=status.programme_id,
-        programme_version=status.programme_version,
-        state=status.state,
-        at_risk=status.at_risk,
-        talent_id=status.talent_id,
-        nearest_leader_id=status.nearest_leader_id,
-        external_ref=status.external_ref,
-        next_deadline=status.next_deadline,
-        open_escalations=sum(1 for x in status.escalations if x.resolved_at is None),
-        version=status.version,
-        status=status.model_dump_json(),
+        cohort_id=data["cohort_id"],
+        programme_id=data["programme_id"],
+        programme_version=data["programme_version"],
+        state=data["state"],
+        at_risk=data["at_risk"],
+        talent_id=data["talent_id"],
+        nearest_leader_id=data["nearest_leader_id"],
+        external_ref=data["external_ref"],
+        next_deadline=data["next_deadline"],
+        open_escalations=sum(1 for x in state.escalations if x.resolved_at is None),
+        version=state.version,
+        status=dump_status(data),
     )
 
 
