@@ -26,15 +26,23 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from activities.store.db import create_pool, migrate  # noqa: E402
-from activities.store.eventstore import EventStore  # noqa: E402
-from domain import commands as c  # noqa: E402
-from domain.events import EventMetadata, NewEvent, TalentNominated, event_json, stream_id_for  # noqa: E402
-from domain.journey import next_wakeup  # noqa: E402
-from tests.support import (  # noqa: E402
-    COORD, CPH, LEADER, SYSTEM, TALENT, Journey, nominate, reference_cohort, reference_programme,
+from activities.store.db import create_pool, migrate
+from activities.store.eventstore import EventStore
+from domain import commands as c
+from domain.events import EventMetadata, NewEvent, TalentNominated, event_json, stream_id_for
+from domain.journey import next_wakeup
+from tests.support import (
+    COORD,
+    CPH,
+    LEADER,
+    SYSTEM,
+    TALENT,
+    Journey,
+    nominate,
+    reference_cohort,
+    reference_programme,
 )
-from workers.postgres import create_database, drop_database, server_dsn  # noqa: E402
+from workers.postgres import create_database, drop_database, server_dsn
 
 META = EventMetadata(actor="bench", correlation_id="bench")
 
@@ -63,14 +71,19 @@ def template_journey() -> list[NewEvent]:
     j.send(nominate(programme, cohort), t)
     j.send(c.DecideNomination(**COORD, decision="approve"), t + timedelta(days=2))
     for session in cohort.sessions:
-        j.send(c.RecordAttendance(**COORD, session_key=session.key, status="attended"), session.starts_at + timedelta(hours=4))
+        j.send(
+            c.RecordAttendance(**COORD, session_key=session.key, status="attended"),
+            session.starts_at + timedelta(hours=4),
+        )
     for i, track in enumerate(programme.tracks):
         at = datetime(2027, 2 + 2 * i, 10, 10, tzinfo=CPH)
         j.send(c.SubmitTrack(**TALENT, track_key=track.key), at)
         j.send(c.SignOffTrack(**LEADER, track_key=track.key, decision="approve"), at + timedelta(days=1))
     for month in range(2, 7):
-        j.send(c.LogMentorMeeting(**LEADER, held_on=datetime(2027, month, 20, tzinfo=CPH).date()),
-               datetime(2027, month, 20, 15, tzinfo=CPH))
+        j.send(
+            c.LogMentorMeeting(**LEADER, held_on=datetime(2027, month, 20, tzinfo=CPH).date()),
+            datetime(2027, month, 20, 15, tzinfo=CPH),
+        )
     for _ in range(100):
         wake = next_wakeup(j.state)
         if wake is None:
@@ -96,7 +109,9 @@ def batches(events: list[NewEvent], size: int) -> list[list[NewEvent]]:
 
 
 async def run_writers(
-    writers: int, work: list[list[tuple[str, int, list[NewEvent]]]], append: Callable[[str, int, list[NewEvent]], Awaitable[None]]
+    writers: int,
+    work: list[list[tuple[str, int, list[NewEvent]]]],
+    append: Callable[[str, int, list[NewEvent]], Awaitable[None]],
 ) -> tuple[float, list[float]]:
     """Run each writer's appends in order, writers concurrently; return (seconds, latencies)."""
     latencies: list[float] = []
@@ -112,8 +127,9 @@ async def run_writers(
     return time.perf_counter() - started, latencies
 
 
-def plan(template: list[NewEvent], writers: int, per_append: int, appends: int, tag: str
-         ) -> list[list[tuple[str, int, list[NewEvent]]]]:
+def plan(
+    template: list[NewEvent], writers: int, per_append: int, appends: int, tag: str
+) -> list[list[tuple[str, int, list[NewEvent]]]]:
     """Split `appends` appends over `writers`, each writer on its own journeys."""
     work: list[list[tuple[str, int, list[NewEvent]]]] = [[] for _ in range(writers)]
     per_writer = appends // writers
@@ -137,24 +153,38 @@ def pct(values: list[float], q: float) -> float:
 
 async def bench_appends(pool: asyncpg.Pool, template: list[NewEvent], rounds: int, appends: int) -> list[str]:
     lines = []
-    header = f"{'writers':>7} {'ev/app':>6} | {'store ev/s':>10} {'p50 ms':>7} {'p99 ms':>7} | {'raw ev/s':>10} {'p50 ms':>7} {'p99 ms':>7} | {'ratio':>5}"
+    header = (
+        f"{'writers':>7} {'ev/app':>6} | {'store ev/s':>10} {'p50 ms':>7} {'p99 ms':>7} | "
+        f"{'raw ev/s':>10} {'p50 ms':>7} {'p99 ms':>7} | {'ratio':>5}"
+    )
     lines.append(header)
     lines.append("-" * len(header))
     for writers in (1, 16):
         for per_append in (1, 10):
-            store_rates, raw_rates, store_lat, raw_lat = [], [], [], []
+            store_rates: list[float] = []
+            raw_rates: list[float] = []
+            store_lat: list[float] = []
+            raw_lat: list[float] = []
             for r in range(rounds):
                 store = EventStore(pool)
 
-                async def store_append(stream: str, version: int, batch: list[NewEvent]) -> None:
+                async def store_append(
+                    stream: str, version: int, batch: list[NewEvent], store: EventStore = store
+                ) -> None:
                     await store.append(stream, version, batch, metadata=META)
 
                 async def raw_append(stream: str, version: int, batch: list[NewEvent]) -> None:
                     # The same Python-side encoding as the store; no projection, no guard.
                     await pool.execute(
-                        RAW_INSERT, stream, version, META.model_dump_json(), [n.event_id for n in batch],
-                        [n.event.type for n in batch], [n.event.schema_version for n in batch],
-                        [event_json(n.event) for n in batch], [n.occurred_at for n in batch],
+                        RAW_INSERT,
+                        stream,
+                        version,
+                        META.model_dump_json(),
+                        [n.event_id for n in batch],
+                        [n.event.type for n in batch],
+                        [n.event.schema_version for n in batch],
+                        [event_json(n.event) for n in batch],
+                        [n.occurred_at for n in batch],
                     )
 
                 runs = [("store", store_append), ("raw", raw_append)]
@@ -168,8 +198,9 @@ async def bench_appends(pool: asyncpg.Pool, template: list[NewEvent], rounds: in
                     (store_lat if name == "store" else raw_lat).extend(lat)
             s, w = statistics.median(store_rates), statistics.median(raw_rates)
             lines.append(
-                f"{writers:>7} {per_append:>6} | {s:>10,.0f} {pct(store_lat, .5) * 1e3:>7.2f} {pct(store_lat, .99) * 1e3:>7.2f}"
-                f" | {w:>10,.0f} {pct(raw_lat, .5) * 1e3:>7.2f} {pct(raw_lat, .99) * 1e3:>7.2f} | {s / w:>5.2f}"
+                f"{writers:>7} {per_append:>6} | {s:>10,.0f} {pct(store_lat, 0.5) * 1e3:>7.2f} "
+                f"{pct(store_lat, 0.99) * 1e3:>7.2f}"
+                f" | {w:>10,.0f} {pct(raw_lat, 0.5) * 1e3:>7.2f} {pct(raw_lat, 0.99) * 1e3:>7.2f} | {s / w:>5.2f}"
             )
     return lines
 
@@ -186,7 +217,8 @@ async def bench_rebuild(pool: asyncpg.Pool, rounds: int) -> list[str]:
             n = 0
             async for _row in conn.cursor(
                 "SELECT stream_id, event_type, schema_version, data::text FROM events "
-                "ORDER BY stream_id, stream_version", prefetch=5000,
+                "ORDER BY stream_id, stream_version",
+                prefetch=5000,
             ):
                 n += 1
             scan_rates.append(n / (time.perf_counter() - t0))

@@ -63,9 +63,7 @@ class Delay(BaseModel):
     @model_validator(mode="after")
     def _exactly_one(self) -> Delay:
         if (self.working_days is None) == (self.iso is None):
-            raise ValueError(
-                "a delay is either working days (an integer) or an ISO 8601 duration (a string)"
-            )
+            raise ValueError("a delay is either working days (an integer) or an ISO 8601 duration (a string)")
         if self.working_days is not None and self.working_days < 0:
             raise ValueError("working days must not be negative")
         if self.iso is not None:
@@ -91,7 +89,8 @@ class Delay(BaseModel):
         if isinstance(value, timedelta):
             return value.total_seconds() / 86400
         # isodate keeps parsed years and months as Decimal, which does not mix with float.
-        return float(value.years) * 365.25 + float(value.months) * 30.44 + value.tdelta.total_seconds() / 86400
+        total: float = float(value.years) * 365.25 + float(value.months) * 30.44
+        return total + float(value.tdelta.total_seconds()) / 86400
 
     def __str__(self) -> str:
         return f"{self.working_days} working days" if self.working_days is not None else str(self.iso)

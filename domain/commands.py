@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypedDict
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -11,6 +11,13 @@ from domain.events import AttendanceStatus
 from domain.programme import Cohort, Key, Programme
 
 ActorRole = Literal["hr_system", "coordinator", "leader", "talent", "system"]
+
+
+class Actor(TypedDict):
+    """Who issues a command: spread into any command as `**actor`."""
+
+    actor_id: str
+    actor_role: ActorRole
 
 
 class _Command(BaseModel):

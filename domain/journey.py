@@ -196,14 +196,10 @@ class JourneyState(_Frozen):
 
     def at_risk_reasons(self) -> tuple[str, ...]:
         """Why the journey is at risk: a ladder at its last rung, or attendance out of reach."""
-        reasons = [
-            f"escalated:{x.milestone}" for x in self.escalations if x.at_risk and x.resolved_at is None
-        ]
+        reasons = [f"escalated:{x.milestone}" for x in self.escalations if x.at_risk and x.resolved_at is None]
         if self.state in RUNNING_STATES or self.state == "paused":
             attended, required = self.sessions_counts()
-            unrecorded = sum(
-                1 for s in self.programme.mandatory_sessions() if self.attendance_of(s.key) is None
-            )
+            unrecorded = sum(1 for s in self.programme.mandatory_sessions() if self.attendance_of(s.key) is None)
             if attended + unrecorded < required:
                 reasons.append("attendance_below_minimum")
         return tuple(dict.fromkeys(reasons))
@@ -242,7 +238,10 @@ def _replace_track(state: JourneyState, key: str, **changes: Any) -> tuple[Track
 
 def _nominated(event: e.TalentNominated) -> JourneyState:
     approval = MilestoneState(
-        key="approval", kind="approval", ref="nomination", due_at=event.approval_due,
+        key="approval",
+        kind="approval",
+        ref="nomination",
+        due_at=event.approval_due,
         clock=event.approval_clock,
     )
     return JourneyState(
@@ -273,88 +272,90 @@ def evolve(state: JourneyState | None, event: e.Event) -> JourneyState:
     return _evolved(state, changes)
 
 
-def _apply(s: JourneyState, ev: e.Event) -> dict[str, Any]:  # noqa: C901, PLR0911, PLR0912 - one branch per event type
+def _apply(s: JourneyState, ev: e.Event) -> dict[str, Any]:
     match ev:
         case e.TalentNominated():
             return {}
         case e.NominationApproved():
             return {}
         case e.NominationRejected():
-            return ({"state": "rejected"})
+            return {"state": "rejected"}
         case e.TalentEnrolled():
             planned = tuple(
-                MilestoneState(key=p.key, kind=p.kind, ref=p.ref, due_at=p.due_at, clock=p.clock)
-                for p in ev.milestones
+                MilestoneState(key=p.key, kind=p.kind, ref=p.ref, due_at=p.due_at, clock=p.clock) for p in ev.milestones
             )
-            return ({
-                    "state": "enrolled",
-                    "starts_at": ev.starts_at,
-                    "evaluate_at": ev.evaluate_at,
-                    "evaluate_clock": ev.evaluate_clock,
-                    "milestones": s.milestones + planned,
-                    "tracks": tuple(TrackState(key=t.key) for t in s.programme.tracks),
-                }
-            )
+            return {
+                "state": "enrolled",
+                "starts_at": ev.starts_at,
+                "evaluate_at": ev.evaluate_at,
+                "evaluate_clock": ev.evaluate_clock,
+                "milestones": s.milestones + planned,
+                "tracks": tuple(TrackState(key=t.key) for t in s.programme.tracks),
+            }
         case e.JourneyStarted():
-            return ({"state": "active"})
+            return {"state": "active"}
         case e.SessionAttendanceRecorded():
             others = tuple((k, v) for k, v in s.attendance if k != ev.session_key)
-            return ({"attendance": (*others, (ev.session_key, ev.status))})
+            return {"attendance": (*others, (ev.session_key, ev.status))}
         case e.SessionRescheduled():
             sessions = tuple(
-                _evolved(x, {"starts_at": ev.starts_at}) if x.key == ev.session_key else x
-                for x in s.cohort.sessions
+                _evolved(x, {"starts_at": ev.starts_at}) if x.key == ev.session_key else x for x in s.cohort.sessions
             )
-            update: dict[str, Any] = {"cohort": s.cohor_evolved(t, {"sessions": sessions})}
+            update: dict[str, Any] = {"cohort": _evolved(s.cohort, {"sessions": sessions})}
             key = f"session:{ev.session_key}"
             m = s.milestone(key)
             if ev.milestone_due_at is not None and m is not None:
                 update["milestones"] = _replace_milestone(
-                    s, key, due_at=ev.milestone_due_at, status="open", slipped_at=None, ladder=(),
-                    raised=(), resolved_at=None,
+                    s,
+                    key,
+                    due_at=ev.milestone_due_at,
+                    status="open",
+                    slipped_at=None,
+                    ladder=(),
+                    raised=(),
+                    resolved_at=None,
                 )
-            return (update)
+            return update
         case e.TrackSubmitted():
-            return ({
-                    "tracks": _replace_track(s, ev.track_key, status="submitted", submissions=ev.submission)
-                }
-            )
+            return {"tracks": _replace_track(s, ev.track_key, status="submitted", submissions=ev.submission)}
         case e.TrackSignedOff():
-            return ({"tracks": _replace_track(s, ev.track_key, status="signed_off")})
+            return {"tracks": _replace_track(s, ev.track_key, status="signed_off")}
         case e.TrackReturned():
-            return ({"tracks": _replace_track(s, ev.track_key, status="returned")})
+            return {"tracks": _replace_track(s, ev.track_key, status="returned")}
         case e.MentorMeetingLogged():
             meeting = MeetingRecord(
                 number=ev.number, held_on=ev.held_on, leader_id=ev.leader_id, notes_ref=ev.notes_ref
             )
-            return ({"meetings": (*s.meetings, meeting)})
+            return {"meetings": (*s.meetings, meeting)}
         case e.MilestoneMet():
             m = s.milestone(ev.milestone)
             update = {"milestones": _replace_milestone(s, ev.milestone, status="met", met_at=ev.met_at)}
             if m is not None and m.kind == "track":
                 update["tracks"] = _replace_track(s, m.ref, done_at=ev.met_at)
-            return (update)
+            return update
         case e.MilestoneMissed():
-            return ({"milestones": _replace_milestone(s, ev.milestone, status="missed")})
+            return {"milestones": _replace_milestone(s, ev.milestone, status="missed")}
         case e.MilestoneSlipped():
-            return ({
-                    "milestones": _replace_milestone(
-                        s, ev.milestone, status="slipped", slipped_at=ev.slipped_at, ladder=ev.ladder
-                    )
-                }
-            )
+            return {
+                "milestones": _replace_milestone(
+                    s, ev.milestone, status="slipped", slipped_at=ev.slipped_at, ladder=ev.ladder
+                )
+            }
         case e.EscalationRaised():
             m = s.milestone(ev.milestone)
             raised = (*(m.raised if m else ()), ev.rung)
             record = EscalationRecord(
-                milestone=ev.milestone, rung=ev.rung, recipient_role=ev.recipient_role,
-                recipient_id=ev.recipient_id, raised_at=ev.raised_at, at_risk=ev.at_risk,
+                milestone=ev.milestone,
+                rung=ev.rung,
+                recipient_role=ev.recipient_role,
+                recipient_id=ev.recipient_id,
+                raised_at=ev.raised_at,
+                at_risk=ev.at_risk,
             )
-            return ({
-                    "milestones": _replace_milestone(s, ev.milestone, raised=raised),
-                    "escalations": (*s.escalations, record),
-                }
-            )
+            return {
+                "milestones": _replace_milestone(s, ev.milestone, raised=raised),
+                "escalations": (*s.escalations, record),
+            }
         case e.EscalationResolved():
             escalations = tuple(
                 _evolved(x, {"resolved_at": ev.resolved_at})
@@ -362,20 +363,16 @@ def _apply(s: JourneyState, ev: e.Event) -> dict[str, Any]:  # noqa: C901, PLR09
                 else x
                 for x in s.escalations
             )
-            return ({
-                    "milestones": _replace_milestone(s, ev.milestone, resolved_at=ev.resolved_at),
-                    "escalations": escalations,
-                }
-            )
+            return {
+                "milestones": _replace_milestone(s, ev.milestone, resolved_at=ev.resolved_at),
+                "escalations": escalations,
+            }
         case e.JourneyPaused():
-            return ({"state": "paused", "paused_at": ev.paused_at, "paused_from": ev.previous_state}
-            )
+            return {"state": "paused", "paused_at": ev.paused_at, "paused_from": ev.previous_state}
         case e.JourneyResumed():
             shifts = {x.milestone: x for x in ev.shifts}
             milestones = tuple(
-                _evolved(m, {"due_at": shifts[m.key].due_at, "ladder": shifts[m.key].ladder})
-                if m.key in shifts
-                else m
+                _evolved(m, {"due_at": shifts[m.key].due_at, "ladder": shifts[m.key].ladder}) if m.key in shifts else m
                 for m in s.milestones
             )
             update = {
@@ -388,19 +385,18 @@ def _apply(s: JourneyState, ev: e.Event) -> dict[str, Any]:  # noqa: C901, PLR09
                 update["evaluate_at"] = ev.evaluate_at
             if ev.approval_due is not None:
                 update["approval_due"] = ev.approval_due
-            return (update)
+            return update
         case e.NearestLeaderChanged():
             history = s.leader_history
             if ev.nearest_leader_id not in history:
                 history = (*history, ev.nearest_leader_id)
-            return ({
-                    "nearest_leader_id": ev.nearest_leader_id,
-                    "leaders_leader_id": ev.leaders_leader_id,
-                    "leader_history": history,
-                }
-            )
+            return {
+                "nearest_leader_id": ev.nearest_leader_id,
+                "leaders_leader_id": ev.leaders_leader_id,
+                "leader_history": history,
+            }
         case e.TalentWithdrawn():
-            return ({"state": "withdrawn", "paused_at": None, "paused_from": None})
+            return {"state": "withdrawn", "paused_at": None, "paused_from": None}
         case e.ProgrammeCompleted() | e.ProgrammeNotCompleted():
             outcome: Literal["completed", "not_completed"] = (
                 "completed" if isinstance(ev, e.ProgrammeCompleted) else "not_completed"
@@ -408,15 +404,14 @@ def _apply(s: JourneyState, ev: e.Event) -> dict[str, Any]:  # noqa: C901, PLR09
             reasons = ev.reasons if isinstance(ev, e.ProgrammeNotCompleted) else ()
             follow_ups = s.follow_ups or _plan_follow_ups(s.programme, ev.follow_ups)
             state = s.state if s.state == "following_up" else outcome
-            return ({
-                    "state": state,
-                    "completion": outcome,
-                    "completion_reasons": reasons,
-                    "completion_override": ev.override,
-                    "evaluated_at": s.evaluated_at or ev.evaluated_at,
-                    "follow_ups": follow_ups,
-                }
-            )
+            return {
+                "state": state,
+                "completion": outcome,
+                "completion_reasons": reasons,
+                "completion_override": ev.override,
+                "evaluated_at": s.evaluated_at or ev.evaluated_at,
+                "follow_ups": follow_ups,
+            }
         case e.FollowUpRequested():
             follow_ups = tuple(
                 _evolved(f, {"requested_at": ev.requested_at, "respond_by": ev.respond_by})
@@ -424,17 +419,20 @@ def _apply(s: JourneyState, ev: e.Event) -> dict[str, Any]:  # noqa: C901, PLR09
                 else f
                 for f in s.follow_ups
             )
-            return ({"state": "following_up", "follow_ups": follow_ups})
+            return {"state": "following_up", "follow_ups": follow_ups}
         case e.OutcomeRecorded():
-            record = OutcomeRecord(
-                applied_for_leader_post=ev.applied_for_leader_post, appointed=ev.appointed, on=ev.on,
-                months=ev.months, recorded_by=ev.recorded_by,
+            outcome_record = OutcomeRecord(
+                applied_for_leader_post=ev.applied_for_leader_post,
+                appointed=ev.appointed,
+                on=ev.on,
+                months=ev.months,
+                recorded_by=ev.recorded_by,
             )
-            return ({"outcomes": (*s.outcomes, record)})
+            return {"outcomes": (*s.outcomes, outcome_record)}
         case e.JourneyClosed():
-            return ({"state": "closed", "closed_at": ev.closed_at})
+            return {"state": "closed", "closed_at": ev.closed_at}
         case e.PersonalDataErased():
-            return ({"erased": (*s.erased, ev.person_id)})
+            return {"erased": (*s.erased, ev.person_id)}
     raise ValueError(f"unknown event {ev!r}")  # pragma: no cover - the union is exhaustive
 
 
@@ -467,7 +465,7 @@ class _Decision:
 
     @property
     def s(self) -> JourneyState:
-        assert self.state is not None  # noqa: S101 - guarded by decide()
+        assert self.state is not None
         return self.state
 
     def emit(self, event: e.Event) -> None:
@@ -536,7 +534,7 @@ def _nominate(d: _Decision, cmd: c.NominateTalent) -> None:
     )
 
 
-def _handle(d: _Decision, cmd: c.Command) -> None:  # noqa: C901, PLR0912 - a dispatch table
+def _handle(d: _Decision, cmd: c.Command) -> None:
     match cmd:
         case c.DecideNomination():
             _decide_nomination(d, cmd)
@@ -555,7 +553,9 @@ def _handle(d: _Decision, cmd: c.Command) -> None:  # noqa: C901, PLR0912 - a di
             _require_state(d.s, RUNNING_STATES | {"nominated"}, "pause")
             d.emit(
                 e.JourneyPaused(
-                    paused_by=cmd.actor_id, reason_ref=cmd.reason_ref, paused_at=d.now,
+                    paused_by=cmd.actor_id,
+                    reason_ref=cmd.reason_ref,
+                    paused_at=d.now,
                     previous_state=d.s.state,
                 )
             )
@@ -622,30 +622,42 @@ def _enrolment(s: JourneyState) -> e.TalentEnrolled:
     for session in programme.mandatory_sessions():
         plans.append(
             e.MilestonePlan(
-                key=f"session:{session.key}", kind="session", ref=session.key,
-                due_at=cal.add(scheduled[session.key], grace), clock=grace.clock,
+                key=f"session:{session.key}",
+                kind="session",
+                ref=session.key,
+                due_at=cal.add(scheduled[session.key], grace),
+                clock=grace.clock,
             )
         )
     for track in programme.tracks:
         plans.append(
             e.MilestonePlan(
-                key=f"track:{track.key}", kind="track", ref=track.key,
-                due_at=cal.add(start, track.due), clock=track.due.clock,
+                key=f"track:{track.key}",
+                kind="track",
+                ref=track.key,
+                due_at=cal.add(start, track.due),
+                clock=track.due.clock,
             )
         )
     cadence = programme.mentor_meetings.cadence
     for n in range(1, programme.mentor_meetings.count + 1):
         plans.append(
             e.MilestonePlan(
-                key=f"mentor_meeting:{n}", kind="mentor_meeting", ref=str(n),
-                due_at=_add_times(cal, start, cadence, n), clock=cadence.clock,
+                key=f"mentor_meeting:{n}",
+                kind="mentor_meeting",
+                ref=str(n),
+                due_at=_add_times(cal, start, cadence, n),
+                clock=cadence.clock,
             )
         )
     plans.sort(key=lambda p: (p.due_at, p.key))
     end = programme.completion.evaluate_after
     return e.TalentEnrolled(
-        cohort_id=cohort.cohort_id, starts_at=start, milestones=tuple(plans),
-        evaluate_at=cal.add(start, end), evaluate_clock=end.clock,
+        cohort_id=cohort.cohort_id,
+        starts_at=start,
+        milestones=tuple(plans),
+        evaluate_at=cal.add(start, end),
+        evaluate_clock=end.clock,
     )
 
 
@@ -718,7 +730,9 @@ def _reschedule(d: _Decision, cmd: c.RescheduleSession) -> None:
         d.emit(e.EscalationResolved(milestone=m.key, resolved_at=d.now, resolution="rescheduled"))
     d.emit(
         e.SessionRescheduled(
-            session_key=cmd.session_key, starts_at=cmd.starts_at, previous_starts_at=current.starts_at,
+            session_key=cmd.session_key,
+            starts_at=cmd.starts_at,
+            previous_starts_at=current.starts_at,
             milestone_due_at=new_due,
         )
     )
@@ -747,7 +761,9 @@ def _submit_track(d: _Decision, cmd: c.SubmitTrack) -> None:
         raise InvalidState(f"track {cmd.track_key!r} is already {track.status}", code="already_submitted")
     d.emit(
         e.TrackSubmitted(
-            track_key=cmd.track_key, submission=track.submissions + 1, reflection_ref=cmd.reflection_ref,
+            track_key=cmd.track_key,
+            submission=track.submissions + 1,
+            reflection_ref=cmd.reflection_ref,
             submitted_by=cmd.actor_id,
         )
     )
@@ -789,7 +805,10 @@ def _log_meeting(d: _Decision, cmd: c.LogMentorMeeting) -> None:
     number = len(s.meetings) + 1
     d.emit(
         e.MentorMeetingLogged(
-            number=number, held_on=cmd.held_on, leader_id=s.nearest_leader_id, logged_by=cmd.actor_id,
+            number=number,
+            held_on=cmd.held_on,
+            leader_id=s.nearest_leader_id,
+            logged_by=cmd.actor_id,
             notes_ref=cmd.notes_ref,
         )
     )
@@ -810,23 +829,26 @@ def _resume(d: _Decision, cmd: c.ResumeJourney) -> None:
             shifts.append(e.DeadlineShift(milestone=m.key, due_at=cal.shift(m.due_at, m.clock, paused_at, d.now)))
         elif m.ladder_running:
             ladder = tuple(
-                r if r.rung in m.raised else r.model_copy(update={"due_at": cal.shift(r.due_at, r.clock, paused_at, d.now)})
+                r
+                if r.rung in m.raised
+                else r.model_copy(update={"due_at": cal.shift(r.due_at, r.clock, paused_at, d.now)})
                 for r in m.ladder
             )
             shifts.append(e.DeadlineShift(milestone=m.key, due_at=m.due_at, ladder=ladder))
-    evaluate_at = (
-        cal.shift(s.evaluate_at, s.evaluate_clock, paused_at, d.now) if s.evaluate_at is not None else None
-    )
+    evaluate_at = cal.shift(s.evaluate_at, s.evaluate_clock, paused_at, d.now) if s.evaluate_at is not None else None
     approval = s.milestone("approval")
     approval_due = None
     if approval is not None and approval.status == "open":
         approval_due = next(x.due_at for x in shifts if x.milestone == "approval")
     d.emit(
         e.JourneyResumed(
-            resumed_by=cmd.actor_id, resumed_at=d.now,
+            resumed_by=cmd.actor_id,
+            resumed_at=d.now,
             paused_working_days=cal.working_days_between(paused_at, d.now),
             paused_seconds=int(real_time_between(paused_at, d.now).total_seconds()),
-            resumed_state=s.paused_from, shifts=tuple(shifts), evaluate_at=evaluate_at,
+            resumed_state=s.paused_from,
+            shifts=tuple(shifts),
+            evaluate_at=evaluate_at,
             approval_due=approval_due,
         )
     )
@@ -842,8 +864,10 @@ def _change_leader(d: _Decision, cmd: c.ChangeNearestLeader) -> None:
         return
     d.emit(
         e.NearestLeaderChanged(
-            previous_leader_id=s.nearest_leader_id, nearest_leader_id=cmd.nearest_leader_id,
-            leaders_leader_id=cmd.leaders_leader_id, changed_by=cmd.actor_id,
+            previous_leader_id=s.nearest_leader_id,
+            nearest_leader_id=cmd.nearest_leader_id,
+            leaders_leader_id=cmd.leaders_leader_id,
+            changed_by=cmd.actor_id,
         )
     )
 
@@ -874,14 +898,21 @@ def _evaluate(d: _Decision, at: datetime) -> None:
     if reasons:
         d.emit(
             e.ProgrammeNotCompleted(
-                evaluated_at=at, reasons=tuple(reasons), sessions_attended=attended, tracks_done=done,
-                meetings_held=held, follow_ups=follow_ups,
+                evaluated_at=at,
+                reasons=tuple(reasons),
+                sessions_attended=attended,
+                tracks_done=done,
+                meetings_held=held,
+                follow_ups=follow_ups,
             )
         )
     else:
         d.emit(
             e.ProgrammeCompleted(
-                evaluated_at=at, sessions_attended=attended, tracks_done=done, meetings_held=held,
+                evaluated_at=at,
+                sessions_attended=attended,
+                tracks_done=done,
+                meetings_held=held,
                 follow_ups=follow_ups,
             )
         )
@@ -904,8 +935,13 @@ def _override(d: _Decision, cmd: c.OverrideCompletion) -> None:
         return
     attended, _ = s.sessions_counts()
     common = {
-        "evaluated_at": d.now, "override": True, "decided_by": cmd.actor_id, "reason_ref": cmd.reason_ref,
-        "sessions_attended": attended, "tracks_done": s.tracks_done(), "meetings_held": len(s.meetings),
+        "evaluated_at": d.now,
+        "override": True,
+        "decided_by": cmd.actor_id,
+        "reason_ref": cmd.reason_ref,
+        "sessions_attended": attended,
+        "tracks_done": s.tracks_done(),
+        "meetings_held": len(s.meetings),
         "follow_ups": tuple(f.due_at for f in s.follow_ups),
     }
     if cmd.outcome == "completed":
@@ -929,13 +965,18 @@ def _record_outcome(d: _Decision, cmd: c.RecordOutcome) -> None:
     months = latest[-1].months if latest else None
     last = s.outcomes[-1] if s.outcomes else None
     if last is not None and (last.applied_for_leader_post, last.appointed, last.on) == (
-        cmd.applied_for_leader_post, cmd.appointed, cmd.on,
+        cmd.applied_for_leader_post,
+        cmd.appointed,
+        cmd.on,
     ):
         return
     d.emit(
         e.OutcomeRecorded(
-            applied_for_leader_post=cmd.applied_for_leader_post, appointed=cmd.appointed, on=cmd.on,
-            recorded_by=cmd.actor_id, months=months,
+            applied_for_leader_post=cmd.applied_for_leader_post,
+            appointed=cmd.appointed,
+            on=cmd.on,
+            recorded_by=cmd.actor_id,
+            months=months,
         )
     )
 
@@ -1004,20 +1045,21 @@ def _perform(d: _Decision, action: _Action) -> None:
         d.emit(e.JourneyStarted(started_at=when))
     elif kind == "slip":
         m = s.milestone(detail)
-        assert m is not None  # noqa: S101 - came from the state
-        d.emit(
-            e.MilestoneSlipped(milestone=m.key, due_at=m.due_at, slipped_at=when, ladder=_ladder(s, m, when))
-        )
+        assert m is not None
+        d.emit(e.MilestoneSlipped(milestone=m.key, due_at=m.due_at, slipped_at=when, ladder=_ladder(s, m, when)))
     elif kind == "rung":
         key, rung_text = detail.rsplit("#", 1)
         m = s.milestone(key)
-        assert m is not None  # noqa: S101 - came from the state
+        assert m is not None
         rung = int(rung_text)
         plan = next(r for r in m.ladder if r.rung == rung)
         d.emit(
             e.EscalationRaised(
-                milestone=key, rung=rung, recipient_role=plan.recipient_role,
-                recipient_id=s.person_for(plan.recipient_role), raised_at=when,
+                milestone=key,
+                rung=rung,
+                recipient_role=plan.recipient_role,
+                recipient_id=s.person_for(plan.recipient_role),
+                raised_at=when,
                 at_risk=rung == m.ladder[-1].rung,
             )
         )
@@ -1027,7 +1069,9 @@ def _perform(d: _Decision, action: _Action) -> None:
         point = next(f for f in s.follow_ups if f.point == int(detail))
         d.emit(
             e.FollowUpRequested(
-                point=point.point, months=point.months, requested_at=when,
+                point=point.point,
+                months=point.months,
+                requested_at=when,
                 respond_by=s.calendar.add(when, s.programme.follow_up.response_window),
             )
         )
@@ -1045,4 +1089,3 @@ def _ladder(s: JourneyState, m: MilestoneState, slipped_at: datetime) -> tuple[e
         e.RungPlan(rung=i, recipient_role=r.recipient, due_at=s.calendar.add(slipped_at, r.after), clock=r.after.clock)
         for i, r in indexed
     )
-

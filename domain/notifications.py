@@ -15,9 +15,20 @@ Channel = Literal["email", "webhook"]
 #: Events an HR system hears about: every change of state, escalation to at-risk and outcomes.
 WEBHOOK_EVENTS: frozenset[str] = frozenset(
     {
-        "TalentNominated", "NominationApproved", "NominationRejected", "TalentEnrolled", "JourneyStarted",
-        "JourneyPaused", "JourneyResumed", "TalentWithdrawn", "ProgrammeCompleted", "ProgrammeNotCompleted",
-        "FollowUpRequested", "OutcomeRecorded", "JourneyClosed", "NearestLeaderChanged",
+        "TalentNominated",
+        "NominationApproved",
+        "NominationRejected",
+        "TalentEnrolled",
+        "JourneyStarted",
+        "JourneyPaused",
+        "JourneyResumed",
+        "TalentWithdrawn",
+        "ProgrammeCompleted",
+        "ProgrammeNotCompleted",
+        "FollowUpRequested",
+        "OutcomeRecorded",
+        "JourneyClosed",
+        "NearestLeaderChanged",
     }
 )
 
@@ -52,7 +63,9 @@ def notifications_for(state: JourneyState, event: e.Event) -> list[Notification]
             template = "reminder" if event.recipient_role == "talent" else f"escalation_{event.recipient_role}"
             out.append(
                 Notification(
-                    channel="email", template=template, recipient_role=event.recipient_role,
+                    channel="email",
+                    template=template,
+                    recipient_role=event.recipient_role,
                     recipient_id=event.recipient_id,
                 )
             )

@@ -140,12 +140,13 @@ class Programme(_Frozen):
     def _consistent(self) -> Programme:
         errors: list[str] = []
         seen: dict[str, str] = {}
-        for field, items in (("sessions", self.sessions), ("tracks", self.tracks)):
-            for i, item in enumerate(items):
-                if item.key in seen:
-                    errors.append(f"{field}[{i}].key: duplicate key {item.key!r} (also in {seen[item.key]})")
-                else:
-                    seen[item.key] = f"{field}[{i}]"
+        keyed: list[tuple[str, int, str]] = [("sessions", i, x.key) for i, x in enumerate(self.sessions)]
+        keyed += [("tracks", i, x.key) for i, x in enumerate(self.tracks)]
+        for field, i, key in keyed:
+            if key in seen:
+                errors.append(f"{field}[{i}].key: duplicate key {key!r} (also in {seen[key]})")
+            else:
+                seen[key] = f"{field}[{i}]"
         end = self.completion.evaluate_after
         for i, track in enumerate(self.tracks):
             if track.due.nominal_days() > end.nominal_days():
@@ -249,9 +250,7 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bo
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in mapping:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         mapping[key] = loader.construct_object(value_node, deep=deep)
     return mapping
 

@@ -112,8 +112,11 @@ def status_data(state: JourneyState) -> dict[str, Any]:
         ],
         "escalations": [
             {
-                "milestone": x.milestone, "rung": x.rung, "recipient_role": x.recipient_role,
-                "raised_at": x.raised_at, "resolved_at": x.resolved_at,
+                "milestone": x.milestone,
+                "rung": x.rung,
+                "recipient_role": x.recipient_role,
+                "raised_at": x.raised_at,
+                "resolved_at": x.resolved_at,
             }
             for x in state.escalations
         ],

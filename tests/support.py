@@ -28,8 +28,13 @@ def compressed_programme() -> Programme:
     return load_programme((ROOT / "examples" / "demo-compressed.yaml").read_text())
 
 
-def reference_cohort(programme: Programme, *, cohort_id: str = "tnl-2027-1", starts_on: date = date(2027, 1, 11),
-                     coordinator_id: str | None = "p-coord") -> Cohort:
+def reference_cohort(
+    programme: Programme,
+    *,
+    cohort_id: str = "tnl-2027-1",
+    starts_on: date = date(2027, 1, 11),
+    coordinator_id: str | None = "p-coord",
+) -> Cohort:
     """A cohort with one session every four weeks from the start, 09:00 local."""
     sessions = tuple(
         CohortSession(
@@ -41,8 +46,13 @@ def reference_cohort(programme: Programme, *, cohort_id: str = "tnl-2027-1", sta
         for i, s in enumerate(programme.sessions)
     )
     return Cohort(
-        cohort_id=cohort_id, programme_id=programme.id, programme_version=programme.version,
-        starts_on=starts_on, capacity=24, coordinator_id=coordinator_id, sessions=sessions,
+        cohort_id=cohort_id,
+        programme_id=programme.id,
+        programme_version=programme.version,
+        starts_on=starts_on,
+        capacity=24,
+        coordinator_id=coordinator_id,
+        sessions=sessions,
     )
 
 
@@ -53,8 +63,14 @@ def compressed_cohort(programme: Programme, start: datetime, *, cohort_id: str =
         for i, s in enumerate(programme.sessions)
     )
     return Cohort(
-        cohort_id=cohort_id, programme_id=programme.id, programme_version=programme.version,
-        starts_on=start.date(), starts_at=start, capacity=24, coordinator_id="p-coord", sessions=sessions,
+        cohort_id=cohort_id,
+        programme_id=programme.id,
+        programme_version=programme.version,
+        starts_on=start.date(),
+        starts_at=start,
+        capacity=24,
+        coordinator_id="p-coord",
+        sessions=sessions,
     )
 
 
@@ -93,15 +109,22 @@ class Journey:
 def nominate(programme: Programme, cohort: Cohort, **overrides: Any) -> c.NominateTalent:
     """A nomination command with sensible defaults."""
     fields: dict[str, Any] = {
-        "actor_id": "p-leader", "actor_role": "leader", "journey_id": "j-1", "talent_id": "p-talent",
-        "nearest_leader_id": "p-leader", "leaders_leader_id": "p-boss", "programme": programme,
-        "cohort": cohort, "motivation_ref": "t-1", "external_ref": "HR-4711",
+        "actor_id": "p-leader",
+        "actor_role": "leader",
+        "journey_id": "j-1",
+        "talent_id": "p-talent",
+        "nearest_leader_id": "p-leader",
+        "leaders_leader_id": "p-boss",
+        "programme": programme,
+        "cohort": cohort,
+        "motivation_ref": "t-1",
+        "external_ref": "HR-4711",
     }
     fields.update(overrides)
     return c.NominateTalent.model_validate(fields)
 
 
-COORD = {"actor_id": "p-coord", "actor_role": "coordinator"}
-TALENT = {"actor_id": "p-talent", "actor_role": "talent"}
-LEADER = {"actor_id": "p-leader", "actor_role": "leader"}
-SYSTEM = {"actor_id": "system", "actor_role": "system"}
+COORD: c.Actor = {"actor_id": "p-coord", "actor_role": "coordinator"}
+TALENT: c.Actor = {"actor_id": "p-talent", "actor_role": "talent"}
+LEADER: c.Actor = {"actor_id": "p-leader", "actor_role": "leader"}
+SYSTEM: c.Actor = {"actor_id": "system", "actor_role": "system"}

@@ -14,11 +14,11 @@ import asyncpg
 LOCAL_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-async def reachable(dsn: str, timeout: float = 3.0) -> bool:
+async def reachable(dsn: str, wait: float = 3.0) -> bool:
     """Whether a connection to `dsn` can be made now."""
     try:
-        conn = await asyncpg.connect(dsn, timeout=timeout)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        conn = await asyncpg.connect(dsn, timeout=wait)
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await conn.close()
     return True
@@ -32,17 +32,19 @@ def _start_local_cluster() -> bool:
     for version in sorted(os.listdir("/etc/postgresql")):
         result = subprocess.run(  # noqa: S603 - fixed arguments
             ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],  # noqa: S607
-            capture_output=True, check=False, timeout=60,
+            capture_output=True,
+            check=False,
+            timeout=60,
         )
         started = started or result.returncode == 0
     return started
 
 
 def _embedded(data_dir: Path) -> str:
-    import pgserver  # a dev/runtime fallback only: imported when no server is reachable
+    from pgserver.postgres_server import get_server  # the fallback only: imported when no server is reachable
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    server = get_server(data_dir, cleanup_mode="stop")
     return str(server.get_uri())
 
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from importlib import resources
+from typing import TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+#: A connection of our own or one lent by a pool.
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 # Serialises concurrent migrators (several workers starting at once) on one advisory lock.
 _MIGRATION_LOCK = 0x7A1E47_0001
@@ -36,7 +41,7 @@ class MigrationError(RuntimeError):
     """An applied migration no longer matches its file."""
 
 
-async def migrate(conn: asyncpg.Connection) -> list[str]:
+async def migrate(conn: Connection) -> list[str]:
     """Apply the migrations not yet applied; return their names. Safe to run concurrently."""
     applied_now: list[str] = []
     async with conn.transaction():
@@ -63,8 +68,8 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
     return applied_now
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool[asyncpg.Record]:
     """A pool for the service; statements are prepared and cached per connection."""
     pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=60)
-    assert pool is not None  # noqa: S101 - asyncpg types it optional
+    assert pool is not None
     return pool

@@ -26,6 +26,7 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
+from activities.store.db import Connection
 from activities.store.projection import OutboxRow, Projection, StatusRow, access_for, project, status_row
 from domain import events as e
 from domain.journey import JourneyState, evolve
@@ -36,9 +37,7 @@ class ConcurrencyError(Exception):
     """Another writer got there first: the stream is not at the expected version."""
 
     def __init__(self, stream_id: str, expected_version: int, actual_version: int) -> None:
-        super().__init__(
-            f"stream {stream_id} is at version {actual_version}, not the expected {expected_version}"
-        )
+        super().__init__(f"stream {stream_id} is at version {actual_version}, not the expected {expected_version}")
         self.stream_id = stream_id
         self.expected_version = expected_version
         self.actual_version = actual_version
@@ -156,7 +155,7 @@ class EventStore:
     append guarded by `expected_version == N` can project from it without reading the stream.
     """
 
-    def __init__(self, pool: asyncpg.Pool, *, cache_size: int = 10_000) -> None:
+    def __init__(self, pool: asyncpg.Pool[asyncpg.Record], *, cache_size: int = 10_000) -> None:
         self._pool = pool
         self._cache: OrderedDict[str, JourneyState] = OrderedDict()
         self._cache_size = cache_size
@@ -170,7 +169,7 @@ class EventStore:
         events: Sequence[e.NewEvent],
         *,
         metadata: e.EventMetadata,
-        conn: asyncpg.Connection | None = None,
+        conn: Connection | None = None,
     ) -> AppendResult:
         """Append `events` after `expected_version`, with read models and outbox, atomically.
 
@@ -190,7 +189,7 @@ class EventStore:
 
     async def _append(
         self,
-        conn: asyncpg.Connection,
+        conn: Connection,
         stream_id: str,
         journey_id: str,
         expected_version: int,
@@ -225,7 +224,7 @@ class EventStore:
         )
 
     async def _settle(
-        self, conn: asyncpg.Connection, stream_id: str, expected_version: int, events: Sequence[e.NewEvent]
+        self, conn: Connection, stream_id: str, expected_version: int, events: Sequence[e.NewEvent]
     ) -> AppendResult:
         """After a refused insert: the same events already stored (a retry), or a conflict."""
         ids = [n.event_id for n in events]
@@ -251,7 +250,7 @@ class EventStore:
         self._cache.pop(stream_id, None)
         raise ConcurrencyError(stream_id, expected_version, int(actual))
 
-    async def _state_at(self, conn: asyncpg.Connection, stream_id: str, version: int) -> JourneyState | None:
+    async def _state_at(self, conn: Connection, stream_id: str, version: int) -> JourneyState | None:
         """The folded state at `version` (from cache if possible), or the whole stream if shorter/longer."""
         if version == 0:
             return None
@@ -262,7 +261,11 @@ class EventStore:
         return await self._fold_stream(conn, stream_id, until_version=version)
 
     async def _fold_stream(
-        self, conn: asyncpg.Connection, stream_id: str, *, until_version: int | None = None,
+        self,
+        conn: Connection,
+        stream_id: str,
+        *,
+        until_version: int | None = None,
         as_of: datetime | None = None,
     ) -> JourneyState | None:
         rows = await conn.fetch(
@@ -270,7 +273,9 @@ class EventStore:
                 WHERE stream_id = $1 AND ($2::int IS NULL OR stream_version <= $2)
                   AND ($3::timestamptz IS NULL OR occurred_at <= $3)
                 ORDER BY stream_version""",
-            stream_id, until_version, as_of,
+            stream_id,
+            until_version,
+            as_of,
         )
         state: JourneyState | None = None
         for row in rows:
@@ -288,9 +293,9 @@ class EventStore:
     async def read_stream(self, stream_id: str, *, after_version: int = 0) -> list[e.RecordedEvent]:
         """A stream's events in version order."""
         rows = await self._pool.fetch(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND stream_version > $2 "
-            "ORDER BY stream_version",
-            stream_id, after_version,
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version",
+            stream_id,
+            after_version,
         )
         return [_record(r) for r in rows]
 
@@ -310,8 +315,9 @@ class EventStore:
             state = await self._fold_stream(conn, e.stream_id_for(journey_id), as_of=at)
         return status_of(state) if state is not None else None
 
-    async def read_all(self, after: int = 0, *, limit: int = 1000, conn: asyncpg.Connection | None = None
-                       ) -> list[e.RecordedEvent]:
+    async def read_all(
+        self, after: int = 0, *, limit: int = 1000, conn: Connection | None = None
+    ) -> list[e.RecordedEvent]:
         """Events after checkpoint `after` in commit order, never skipping a late commit (module doc)."""
         if limit <= 0:
             raise ValueError("limit must be positive")
@@ -328,8 +334,10 @@ class EventStore:
                 return await self._read_all(acquired, query, after, limit)
         return await self._read_all(conn, query, after, limit)
 
-    async def _read_all(self, conn: asyncpg.Connection, query: str, after: int, limit: int) -> list[e.RecordedEvent]:
-        if after > 0 and not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM events WHERE global_position = $1)", after):
+    async def _read_all(self, conn: Connection, query: str, after: int, limit: int) -> list[e.RecordedEvent]:
+        if after > 0 and not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE global_position = $1)", after
+        ):
             raise UnknownPosition(f"no event at position {after}")
         return [_record(r) for r in await conn.fetch(query, after, limit)]
 

@@ -35,8 +35,19 @@ class StatusRow:
     status: str
 
     COLUMNS = (
-        "journey_id", "stream_id", "cohort_id", "programme_id", "programme_version", "state", "at_risk",
-        "talent_id", "nearest_leader_id", "external_ref", "next_deadline", "open_escalations", "version",
+        "journey_id",
+        "stream_id",
+        "cohort_id",
+        "programme_id",
+        "programme_version",
+        "state",
+        "at_risk",
+        "talent_id",
+        "nearest_leader_id",
+        "external_ref",
+        "next_deadline",
+        "open_escalations",
+        "version",
         "status",
     )
 

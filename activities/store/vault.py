@@ -89,9 +89,7 @@ def _open(aead: AESGCM, nonce: bytes, ciphertext: bytes, aad: bytes, what: str) 
         return aead.decrypt(nonce, ciphertext, aad)
     except (InvalidTag, ValueError):
         # InvalidTag: tampered or wrong key; ValueError: a nonce of the wrong length.
-        raise VaultError(
-            f"{what} cannot be decrypted: tampered with, corrupt or the wrong master key"
-        ) from None
+        raise VaultError(f"{what} cannot be decrypted: tampered with, corrupt or the wrong master key") from None
 
 
 class PeopleVault:
@@ -219,9 +217,7 @@ class PeopleVault:
         if row["erased_at"] is not None:
             return Erased(person_id=person_id, erased_at=row["erased_at"])
         data_key = self._unwrap(person_id, row["wrapped_key"])
-        plaintext = _open(
-            data_key, row["nonce"], row["ciphertext"], _aad("person_texts", text_id), f"text {text_id}"
-        )
+        plaintext = _open(data_key, row["nonce"], row["ciphertext"], _aad("person_texts", text_id), f"text {text_id}")
         try:
             return plaintext.decode()
         except UnicodeDecodeError:
@@ -235,9 +231,7 @@ class PeopleVault:
         The row lock serialises every write for one person: two first writes cannot both create a
         data key, and a write cannot slip in between an erasure's checks and its deletes.
         """
-        await conn.execute(
-            "INSERT INTO people (person_id) VALUES ($1) ON CONFLICT (person_id) DO NOTHING", person_id
-        )
+        await conn.execute("INSERT INTO people (person_id) VALUES ($1) ON CONFLICT (person_id) DO NOTHING", person_id)
         erased_at: datetime | None = await conn.fetchval(
             "SELECT erased_at FROM people WHERE person_id = $1 FOR UPDATE", person_id
         )

@@ -14,7 +14,7 @@ from domain import commands as c
 from domain.events import EventMetadata, NewEvent, stream_id_for
 from domain.journey import next_wakeup
 from domain.status import status_of
-from tests.support import CPH, COORD, LEADER, SYSTEM, TALENT, Journey, nominate, reference_cohort, reference_programme
+from tests.support import COORD, CPH, LEADER, SYSTEM, TALENT, Journey, nominate, reference_cohort, reference_programme
 
 META = EventMetadata(actor="p-coord", correlation_id="corr-1")
 T0 = datetime(2027, 1, 4, 10, 0, tzinfo=CPH)
@@ -28,10 +28,15 @@ def _journey(journey_id: str) -> tuple[Journey, list[list[NewEvent]]]:
     batches = [
         j.send_new(nominate(programme, cohort, journey_id=journey_id), T0),
         j.send_new(c.DecideNomination(**COORD, decision="approve"), T0 + timedelta(days=1)),
-        j.send_new(c.RecordAttendance(**COORD, session_key="kickoff", status="attended"), datetime(2027, 1, 11, 12, tzinfo=CPH)),
+        j.send_new(
+            c.RecordAttendance(**COORD, session_key="kickoff", status="attended"), datetime(2027, 1, 11, 12, tzinfo=CPH)
+        ),
         j.send_new(c.AdvanceClock(**SYSTEM), datetime(2027, 3, 20, 12, tzinfo=CPH)),
         j.send_new(c.SubmitTrack(**TALENT, track_key="observe-leader"), datetime(2027, 3, 22, 9, tzinfo=CPH)),
-        j.send_new(c.SignOffTrack(**LEADER, track_key="observe-leader", decision="approve"), datetime(2027, 3, 23, 9, tzinfo=CPH)),
+        j.send_new(
+            c.SignOffTrack(**LEADER, track_key="observe-leader", decision="approve"),
+            datetime(2027, 3, 23, 9, tzinfo=CPH),
+        ),
     ]
     return j, [b for b in batches if b]
 
@@ -72,7 +77,8 @@ async def test_a_retried_append_with_the_same_event_ids_writes_nothing_twice(poo
     counts = await pool.fetchrow(
         "SELECT (SELECT count(*) FROM events WHERE stream_id = $1) AS events, "
         "(SELECT count(*) FROM outbox WHERE journey_id = $2) AS outbox",
-        stream, unique,
+        stream,
+        unique,
     )
     for retry_store in (store, EventStore(pool)):  # warm cache and cold cache
         again = await retry_store.append(stream, 1, batches[1], metadata=META)
@@ -82,7 +88,8 @@ async def test_a_retried_append_with_the_same_event_ids_writes_nothing_twice(poo
     after = await pool.fetchrow(
         "SELECT (SELECT count(*) FROM events WHERE stream_id = $1) AS events, "
         "(SELECT count(*) FROM outbox WHERE journey_id = $2) AS outbox",
-        stream, unique,
+        stream,
+        unique,
     )
     assert after == counts
 
@@ -92,7 +99,7 @@ async def test_a_different_event_at_a_taken_version_is_a_concurrency_error_and_w
 ) -> None:
     store = EventStore(pool)
     _, batches = _journey(unique)
-    rival, rival_batches = _journey(unique)  # the same journey decided twice: other event ids
+    _rival, rival_batches = _journey(unique)  # the same journey decided twice: other event ids
     stream = stream_id_for(unique)
     await store.append(stream, 0, batches[0], metadata=META)
     await store.append(stream, 1, batches[1], metadata=META)
@@ -109,7 +116,9 @@ async def test_a_different_event_at_a_taken_version_is_a_concurrency_error_and_w
 
     assert await pool.fetchval("SELECT status::text FROM journey_status WHERE journey_id = $1", unique) == before
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE journey_id = $1", unique) == outbox
-    assert await pool.fetchval("SELECT max(stream_version) FROM events WHERE stream_id = $1", stream) == 1 + len(batches[1])
+    assert await pool.fetchval("SELECT max(stream_version) FROM events WHERE stream_id = $1", stream) == 1 + len(
+        batches[1]
+    )
 
 
 async def test_two_concurrent_appends_at_the_same_version_let_exactly_one_win(pool: asyncpg.Pool, unique: str) -> None:
@@ -127,7 +136,9 @@ async def test_two_concurrent_appends_at_the_same_version_let_exactly_one_win(po
     assert [r["stream_version"] for r in versions] == list(range(1, 2 + len(batches[1])))
 
 
-async def test_the_outbox_gets_the_notifications_of_the_events_in_the_same_append(pool: asyncpg.Pool, unique: str) -> None:
+async def test_the_outbox_gets_the_notifications_of_the_events_in_the_same_append(
+    pool: asyncpg.Pool, unique: str
+) -> None:
     store = EventStore(pool)
     _, batches = _journey(unique)
     await store.append(stream_id_for(unique), 0, batches[0], metadata=META)
@@ -234,11 +245,13 @@ async def test_the_status_as_of_a_time_is_the_journey_as_it_stood_then(pool: asy
 async def test_rebuilt_read_models_equal_the_live_ones(pool: asyncpg.Pool, unique: str) -> None:
     store = EventStore(pool)
     for i in range(5):
-        j, batches = _journey(f"{unique}-{i}")
+        _j, batches = _journey(f"{unique}-{i}")
         await _append_all(store, stream_id_for(f"{unique}-{i}"), batches)
     changed, batches = _journey(f"{unique}-leader")
     version = await _append_all(store, stream_id_for(f"{unique}-leader"), batches)
-    more = changed.send_new(c.ChangeNearestLeader(**COORD, nearest_leader_id="p-new-leader"), datetime(2027, 4, 1, tzinfo=CPH))
+    more = changed.send_new(
+        c.ChangeNearestLeader(**COORD, nearest_leader_id="p-new-leader"), datetime(2027, 4, 1, tzinfo=CPH)
+    )
     await store.append(stream_id_for(f"{unique}-leader"), version, more, metadata=META)
 
     query_status = "SELECT * FROM journey_status ORDER BY journey_id"

@@ -29,9 +29,7 @@ def vault(pool: asyncpg.Pool) -> PeopleVault:
     return PeopleVault(pool, KEK)
 
 
-async def test_a_stored_person_reads_back_and_a_later_put_replaces_them(
-    vault: PeopleVault, unique: str
-) -> None:
+async def test_a_stored_person_reads_back_and_a_later_put_replaces_them(vault: PeopleVault, unique: str) -> None:
     person = f"p-{unique}"
     await vault.put_person(person, _alice(unique))
     assert await vault.get_person(person) == _alice(unique)
@@ -66,9 +64,7 @@ async def test_the_database_holds_only_ciphertext_and_a_fresh_nonce_per_write(
     assert len(wrapped) == 12 + 32 + 16
 
 
-async def test_a_text_reads_back_and_is_stored_encrypted(
-    vault: PeopleVault, pool: asyncpg.Pool, unique: str
-) -> None:
+async def test_a_text_reads_back_and_is_stored_encrypted(vault: PeopleVault, pool: asyncpg.Pool, unique: str) -> None:
     person = f"p-{unique}"
     await vault.put_person(person, _alice(unique))
     reflection = f"Jeg lærte at lytte før jeg svarer. {unique}"
@@ -194,9 +190,7 @@ async def test_a_tampered_person_ciphertext_is_rejected_not_decrypted(
     assert "Alice" not in str(failure.value) and "example.dk" not in str(failure.value)
 
 
-async def test_a_tampered_wrapped_key_is_rejected(
-    vault: PeopleVault, pool: asyncpg.Pool, unique: str
-) -> None:
+async def test_a_tampered_wrapped_key_is_rejected(vault: PeopleVault, pool: asyncpg.Pool, unique: str) -> None:
     person = f"p-{unique}"
     await vault.put_person(person, _alice(unique))
     await pool.execute(

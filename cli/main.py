@@ -1,0 +1,284 @@
+"""The `talent` command: run a demo journey through the store, migrate, rebuild read models."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import structlog
+
+from activities.store.db import create_pool, migrate
+from activities.store.eventstore import EventStore
+from activities.store.vault import Erased, PeopleVault, PersonData
+from domain import commands as c
+from domain.errors import DomainError
+from domain.events import AttendanceStatus, EventMetadata, stream_id_for
+from domain.journey import JourneyState, decide, evolve, next_wakeup
+from domain.programme import Cohort, CohortSession, Programme, load_programme
+from workers.logging import configure_logging
+from workers.postgres import create_database, server_dsn
+from workers.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+log = structlog.get_logger("talent.cli")
+
+
+async def database(settings: Settings) -> str:
+    """The service's database: DATABASE_URL, else `talent_journey` on the local or an embedded server."""
+    if settings.database_url:
+        return settings.database_url
+    server = await server_dsn(settings.data_dir)
+    return await create_database(server, "talent_journey")
+
+
+async def open_pool(settings: Settings) -> asyncpg.Pool[asyncpg.Record]:
+    """A migrated pool on the service's database."""
+    pool = await create_pool(await database(settings), min_size=1, max_size=4)
+    async with pool.acquire() as conn:
+        applied = await migrate(conn)
+    if applied:
+        log.info("migrations_applied", migrations=applied)
+    return pool
+
+
+def demo_cohort(programme: Programme, starts_on: date) -> Cohort:
+    """A cohort of the reference programme: a session every four weeks at 09:00 at UCN Aalborg."""
+    tz = ZoneInfo(programme.timezone)
+    sessions = tuple(
+        CohortSession(
+            key=s.key,
+            starts_at=datetime.combine(starts_on + timedelta(weeks=4 * i), datetime.min.time(), tzinfo=tz)
+            + timedelta(hours=9),
+            location="UCN Aalborg",
+        )
+        for i, s in enumerate(programme.sessions)
+    )
+    return Cohort(
+        cohort_id=f"tnl-{starts_on.year}-demo",
+        programme_id=programme.id,
+        programme_version=programme.version,
+        starts_on=starts_on,
+        capacity=24,
+        coordinator_id="p-coordinator",
+        sessions=sessions,
+    )
+
+
+class _Driver:
+    """Decides and appends, as the journey workflow will (ids minted here, state folded here)."""
+
+    def __init__(self, store: EventStore, journey_id: str) -> None:
+        self.store = store
+        self.journey_id = journey_id
+        self.state: JourneyState | None = None
+
+    async def send(self, command: c.Command, now: datetime) -> None:
+        new = decide(self.state, command, now=now, new_ids=uuid.uuid4)
+        if not new:
+            return
+        version = self.state.version if self.state else 0
+        await self.store.append(
+            stream_id_for(self.journey_id),
+            version,
+            new,
+            metadata=EventMetadata(actor=command.actor_id, correlation_id=f"demo-{self.journey_id}"),
+        )
+        for n in new:
+            self.state = evolve(self.state, n.event)
+
+    async def until(self, when: datetime) -> None:
+        """Let time pass up to `when`, waking at every deadline on the way (as timers would)."""
+        while True:
+            wake = next_wakeup(self.state)
+            if wake is None or wake > when:
+                break
+            await self.send(c.AdvanceClock(actor_id="system", actor_role="system"), wake)
+        await self.send(c.AdvanceClock(actor_id="system", actor_role="system"), when)
+
+
+async def run_demo(settings: Settings) -> int:
+    """Drive one talent's whole journey on the reference programme and print its status and history."""
+    pool = await open_pool(settings)
+    try:
+        store = EventStore(pool)
+        vault = PeopleVault(pool, settings.master_key())
+        programme = load_programme((EXAMPLES / "talent-ny-leder.yaml").read_text())
+        cohort = demo_cohort(programme, date(2027, 1, 11))
+        tz = ZoneInfo(programme.timezone)
+        journey_id = f"demo-{uuid.uuid4().hex[:8]}"
+        talent, leader, boss = (f"p-{journey_id}-{r}" for r in ("talent", "leader", "boss"))
+        await vault.put_person(
+            talent, PersonData(name="Mette Sørensen", email="mette@example.org", workplace="Skolen ved Fjorden")
+        )
+        await vault.put_person(
+            leader, PersonData(name="Lars Nielsen", email="lars@example.org", workplace="Skolen ved Fjorden")
+        )
+        await vault.put_person(
+            boss, PersonData(name="Hanne Krogh", email="hanne@example.org", workplace="Børn og Unge")
+        )
+        motivation = await vault.put_text(talent, "Mette har vist lederpotentiale i teamsamarbejdet.")
+
+        def at(y: int, m: int, d: int, h: int = 10) -> datetime:
+            return datetime(y, m, d, h, tzinfo=tz)
+
+        coordinator: c.Actor = {"actor_id": "p-coordinator", "actor_role": "coordinator"}
+        as_talent: c.Actor = {"actor_id": talent, "actor_role": "talent"}
+        as_leader: c.Actor = {"actor_id": leader, "actor_role": "leader"}
+        j = _Driver(store, journey_id)
+        await j.send(
+            c.NominateTalent(
+                actor_id=leader,
+                actor_role="leader",
+                journey_id=journey_id,
+                talent_id=talent,
+                nearest_leader_id=leader,
+                leaders_leader_id=boss,
+                programme=programme,
+                cohort=cohort,
+                motivation_ref=motivation,
+                external_ref="HR-4711",
+            ),
+            at(2026, 12, 1),
+        )
+        await j.send(c.DecideNomination(**coordinator, decision="approve"), at(2026, 12, 3))
+        assert j.state is not None
+        plan: list[tuple[datetime, c.Command]] = []
+        for session in cohort.sessions:
+            attendance: AttendanceStatus = "excused" if session.key == "organisation" else "attended"
+            plan.append(
+                (
+                    session.starts_at + timedelta(hours=4),
+                    c.RecordAttendance(**coordinator, session_key=session.key, status=attendance),
+                )
+            )
+        for i, track in enumerate(programme.tracks):
+            due = j.state.milestone(f"track:{track.key}")
+            assert due is not None
+            # The third track comes in two weeks late: its escalation ladder runs, then stops.
+            submitted = due.due_at + (timedelta(days=14) if i == 2 else -timedelta(days=6))
+            plan.append((submitted, c.SubmitTrack(**as_talent, track_key=track.key)))
+            plan.append(
+                (submitted + timedelta(days=1), c.SignOffTrack(**as_leader, track_key=track.key, decision="approve"))
+            )
+        for n in range(1, programme.mentor_meetings.count + 1):
+            due = j.state.milestone(f"mentor_meeting:{n}")
+            assert due is not None
+            held = (due.due_at - timedelta(days=3)).replace(hour=15, minute=0)
+            plan.append((held, c.LogMentorMeeting(**as_leader, held_on=held.date())))
+        # Ill over Easter: paused; resuming moves every open deadline by the paused working days.
+        plan.append((at(2027, 3, 15), c.PauseJourney(**coordinator)))
+        plan.append((at(2027, 4, 12), c.ResumeJourney(**coordinator)))
+        plan.sort(key=lambda item: item[0])
+        for when, command in plan:
+            await j.until(when)
+            try:
+                await j.send(command, when)
+            except DomainError as exc:  # e.g. a meeting planned before the pause moved its deadline
+                print(f"  refused at {when:%Y-%m-%d}: {command.type} ({exc.code})")
+        await j.until(at(2028, 5, 1))
+        await j.send(
+            c.RecordOutcome(
+                actor_id="hr-system",
+                actor_role="hr_system",
+                applied_for_leader_post=True,
+                appointed=True,
+                on=date(2028, 3, 1),
+            ),
+            at(2028, 5, 1),
+        )
+        await j.until(at(2030, 6, 1))
+
+        status = await store.status(journey_id)
+        history = await store.read_stream(stream_id_for(journey_id))
+        people = await vault.get_people([talent, leader])
+        names = {
+            p: (v.name if isinstance(v, PersonData) else "(erased)" if isinstance(v, Erased) else "?")
+            for p, v in people.items()
+        }
+        assert status is not None
+        print(f"Journey {journey_id}: talent {names[talent]}, nearest leader {names[leader]}")
+        print(
+            f"  state {status.state}, completion {status.completion}, at risk {status.at_risk}, "
+            f"version {status.version}"
+        )
+        p = status.progress
+        print(
+            f"  sessions {p.sessions_attended}/{p.sessions_required}, tracks {p.tracks_done}/{p.tracks_required}, "
+            f"mentor meetings {p.meetings_held}/{p.meetings_required}"
+        )
+        print(f"  escalations raised: {len(status.escalations)}")
+        print("\nHistory:")
+        for ev in history:
+            detail = {
+                k: v
+                for k, v in ev.data.items()
+                if k
+                in (
+                    "session_key",
+                    "status",
+                    "track_key",
+                    "milestone",
+                    "rung",
+                    "recipient_role",
+                    "months",
+                    "number",
+                    "paused_working_days",
+                )
+            }
+            print(
+                f"  {ev.stream_version:>3}  {ev.occurred_at.astimezone(tz):%Y-%m-%d %H:%M}  "
+                f"{ev.event_type:<26} {detail or ''}"
+            )
+        return 0
+    finally:
+        await pool.close()
+
+
+async def run_migrate(settings: Settings) -> int:
+    """Apply pending migrations."""
+    pool = await open_pool(settings)
+    await pool.close()
+    print("database schema is up to date")
+    return 0
+
+
+async def run_rebuild(settings: Settings) -> int:
+    """Rebuild every read model from the events."""
+    pool = await open_pool(settings)
+    try:
+        report = await EventStore(pool).rebuild_read_models()
+    finally:
+        await pool.close()
+    print(f"rebuilt {report.streams} journeys from {report.events} events in {report.seconds:.2f} s")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `talent` console script."""
+    parser = argparse.ArgumentParser(prog="talent", description="talent-journey: the Talent Ny Leder journey service")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="run a whole demo journey through the event store and print it")
+    sub.add_parser("migrate", help="apply database migrations")
+    projections = sub.add_parser("projections", help="read models")
+    projections.add_argument("action", choices=["rebuild"])
+    args = parser.parse_args(argv)
+    settings = Settings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    runners = {"demo": run_demo, "migrate": run_migrate, "projections": run_rebuild}
+    try:
+        return asyncio.run(runners[args.command](settings))
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"talent: database error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

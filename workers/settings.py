@@ -1,0 +1,44 @@
+"""Typed settings from the environment (pydantic-settings); built in entry points, passed down."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service configuration. Every field can be set by an environment variable of its name."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    database_url: str | None = Field(default=None, description="PostgreSQL DSN; unset: local or embedded")
+    data_dir: Path = Field(default=Path(".data"), alias="TALENT_DATA_DIR")
+    vault_key: SecretStr | None = Field(
+        default=None, alias="TALENT_VAULT_KEY", description="base64 of the vault's 32-byte key-encryption key"
+    )
+    log_format: str = Field(default="auto", alias="TALENT_LOG_FORMAT", description="json | console | auto")
+    log_level: str = Field(default="INFO", alias="TALENT_LOG_LEVEL")
+
+    def master_key(self) -> bytes:
+        """The vault's key-encryption key: TALENT_VAULT_KEY, else a development key in the data dir.
+
+        The development key is created once (mode 0600) so that a restart can still read the
+        vault; production sets TALENT_VAULT_KEY from a secret store.
+        """
+        if self.vault_key is not None:
+            key = base64.b64decode(self.vault_key.get_secret_value())
+            if len(key) != 32:
+                raise ValueError("TALENT_VAULT_KEY must be base64 of exactly 32 bytes")
+            return key
+        path = self.data_dir / "vault.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(base64.b64encode(secrets.token_bytes(32)).decode())
+        return base64.b64decode(path.read_text().strip())
