@@ -96,6 +96,20 @@ class Delay(BaseModel):
         return f"{self.working_days} working days" if self.working_days is not None else str(self.iso)
 
 
+#: Years computed up front; lookups outside them are computed on demand.
+PRELOADED_YEARS = range(2000, 2061)
+
+
+@functools.lru_cache(maxsize=1)
+def danish_holidays() -> holidays.HolidayBase:
+    """Danish public holidays (the `holidays` package, public category), one shared table.
+
+    Building the table reads the process locale (for holiday names only, never the dates), which a
+    Temporal workflow sandbox refuses: workers call this once at start-up, outside workflows.
+    """
+    return holidays.country_holidays("DK", categories=("public",), years=PRELOADED_YEARS)
+
+
 class WorkingCalendar:
     """Working days in one time zone; working-day deadlines fall at `deadline_time` local time.
 
@@ -107,9 +121,7 @@ class WorkingCalendar:
         self.name = name
         self.tz = tz
         self.deadline_time = deadline_time
-        self._holidays: holidays.HolidayBase | None = (
-            holidays.country_holidays("DK", categories=("public",)) if name == "dk" else None
-        )
+        self._holidays: holidays.HolidayBase | None = danish_holidays() if name == "dk" else None
 
     def is_working_day(self, day: date) -> bool:
         """Monday–Friday, less the calendar's public holidays."""

@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Service configuration. Every field can be set by an environment variable of its name."""
 
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True, populate_by_name=True)
 
     database_url: str | None = Field(default=None, description="PostgreSQL DSN; unset: local or embedded")
     data_dir: Path = Field(default=Path(".data"), alias="TALENT_DATA_DIR")
@@ -23,6 +23,20 @@ class Settings(BaseSettings):
     )
     log_format: str = Field(default="auto", alias="TALENT_LOG_FORMAT", description="json | console | auto")
     log_level: str = Field(default="INFO", alias="TALENT_LOG_LEVEL")
+
+    temporal_address: str = Field(default="localhost:7233", alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field(default="default", alias="TEMPORAL_NAMESPACE")
+    task_queue: str = Field(default="talent-journey", alias="TALENT_TASK_QUEUE")
+
+    smtp_host: str | None = Field(default=None, alias="TALENT_SMTP_HOST", description="unset: e-mails are skipped")
+    smtp_port: int = Field(default=25, alias="TALENT_SMTP_PORT")
+    smtp_sender: str = Field(default="talent-journey@localhost", alias="TALENT_SMTP_SENDER")
+    smtp_username: str | None = Field(default=None, alias="TALENT_SMTP_USERNAME")
+    smtp_password: SecretStr | None = Field(default=None, alias="TALENT_SMTP_PASSWORD")
+    smtp_starttls: bool = Field(default=False, alias="TALENT_SMTP_STARTTLS")
+
+    webhook_url: str | None = Field(default=None, alias="TALENT_WEBHOOK_URL", description="unset: webhooks skipped")
+    webhook_secret: SecretStr | None = Field(default=None, alias="TALENT_WEBHOOK_SECRET")
 
     def master_key(self) -> bytes:
         """The vault's key-encryption key: TALENT_VAULT_KEY, else a development key in the data dir.

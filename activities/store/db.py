@@ -69,7 +69,19 @@ async def migrate(conn: Connection) -> list[str]:
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool[asyncpg.Record]:
-    """A pool for the service; statements are prepared and cached per connection."""
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=60)
+    """A pool for the service; statements are prepared and cached per connection.
+
+    Generic plans: the append statement has ~30 parameters, and PostgreSQL's default (`auto`)
+    keeps re-planning it per call, which cost as much as executing it (measured: 0.35 ms plan,
+    0.37 ms run). Every statement here is keyed by primary or indexed columns, so a generic plan
+    is as good as a custom one.
+    """
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=60,
+        server_settings={"plan_cache_mode": "force_generic_plan"},
+    )
     assert pool is not None
     return pool

@@ -56,6 +56,8 @@ class AppendResult(BaseModel):
     versions: tuple[int, ...]
     positions: tuple[int, ...]
     replayed: bool
+    #: Outbox rows the append wrote (unknown, so 0, for a replayed append).
+    notifications: int = 0
 
     @property
     def last_version(self) -> int:
@@ -221,6 +223,7 @@ class EventStore:
             versions=tuple(r["stream_version"] for r in rows),
             positions=tuple(r["global_position"] for r in rows),
             replayed=False,
+            notifications=len(projection.outbox),
         )
 
     async def _settle(

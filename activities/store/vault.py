@@ -6,7 +6,7 @@ import os
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, TypeAlias
+from typing import Annotated, Literal, TypeAlias
 
 import asyncpg
 from cryptography.exceptions import InvalidTag
@@ -42,6 +42,8 @@ class PersonData(BaseModel):
     name: str = Field(min_length=1, repr=False)
     email: Email = Field(repr=False)
     workplace: str | None = Field(default=None, repr=False)
+    #: The language their notifications are written in: Danish unless they ask for English.
+    language: Literal["da", "en"] = "da"
 
 
 class Erased(BaseModel):

@@ -22,9 +22,9 @@ from tests.support import (
 PROGRAMME = reference_programme()
 COHORT = reference_cohort(PROGRAMME)
 
-HR = {"actor_id": "hr-1", "actor_role": "hr_system"}
-NEW_LEADER = {"actor_id": "p-leader-2", "actor_role": "leader"}
-OTHER_TALENT = {"actor_id": "p-other", "actor_role": "talent"}
+HR: c.Actor = {"actor_id": "hr-1", "actor_role": "hr_system"}
+NEW_LEADER: c.Actor = {"actor_id": "p-leader-2", "actor_role": "leader"}
+OTHER_TALENT: c.Actor = {"actor_id": "p-other", "actor_role": "talent"}
 
 #: Tuesday 1 December 2026: the nomination. Its approval is due ten working days later.
 NOMINATED_AT = datetime(2026, 12, 1, 10, 0, tzinfo=CPH)
@@ -61,10 +61,10 @@ def enrolled(programme: Programme = PROGRAMME, cohort: Cohort | None = None, **o
     return j
 
 
-def active(now: datetime = at(2027, 1, 11), **overrides: Any) -> Journey:
-    """An enrolled journey whose cohort has started (clock advanced to `now`)."""
+def active(now: datetime | None = None, **overrides: Any) -> Journey:
+    """An enrolled journey whose cohort has started (clock advanced to `now`, default its first day)."""
     j = enrolled(**overrides)
-    j.send(c.AdvanceClock(**SYSTEM), now)
+    j.send(c.AdvanceClock(**SYSTEM), now or at(2027, 1, 11))
     return j
 
 
@@ -76,10 +76,7 @@ def attend(j: Journey, now: datetime, *keys: str, status: str = "attended") -> N
 
 def of(events: Iterable[Event], milestone: str, *types: str) -> list[Event]:
     """The events about one milestone (optionally only of some types)."""
-    return [
-        ev for ev in events
-        if getattr(ev, "milestone", None) == milestone and (not types or ev.type in types)
-    ]
+    return [ev for ev in events if getattr(ev, "milestone", None) == milestone and (not types or ev.type in types)]
 
 
 def raised(events: Iterable[Event], milestone: str) -> list[tuple[int, str, datetime]]:
@@ -101,8 +98,9 @@ def advance(j: Journey, now: datetime) -> list[Event]:
     return j.send(c.AdvanceClock(**SYSTEM), now)
 
 
-def on_track(j: Journey, until: datetime = at(2027, 10, 1)) -> None:
-    """Attend every session, pass every track and hold every meeting on time, up to `until`."""
+def on_track(j: Journey, until: datetime | None = None) -> None:
+    """Attend every session, pass every track and hold every meeting on time, up to `until` (1 Oct 2027)."""
+    until = until or at(2027, 10, 1)
     agenda: list[tuple[datetime, c.Command]] = []
     for session in j.s.cohort.sessions:
         agenda.append(

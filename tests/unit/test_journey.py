@@ -57,7 +57,10 @@ def test_a_nomination_starts_the_journey_with_an_approval_deadline_ten_working_d
     (ev,) = events
     assert isinstance(ev, e.TalentNominated)
     assert (ev.journey_id, ev.talent_id, ev.nearest_leader_id, ev.leaders_leader_id) == (
-        "j-1", "p-talent", "p-leader", "p-boss",
+        "j-1",
+        "p-talent",
+        "p-leader",
+        "p-boss",
     )
     assert ev.nominated_by == "p-leader"
     assert ev.approval_due == APPROVAL_DUE
@@ -88,7 +91,7 @@ def test_decide_mints_one_id_per_event_and_stamps_them_with_now() -> None:
 
 def test_decide_refuses_a_naive_now() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        decide(None, nominate(PROGRAMME, COHORT), now=datetime(2026, 12, 1, 10), new_ids=ids())  # noqa: DTZ001
+        decide(None, nominate(PROGRAMME, COHORT), now=datetime(2026, 12, 1, 10), new_ids=ids())
 
 
 # -- approval and enrolment ----------------------------------------------------------------------
@@ -183,9 +186,7 @@ def test_a_missed_approval_deadline_escalates_only_to_the_coordinator() -> None:
 
 def test_an_approval_ladder_without_a_coordinator_rung_uses_the_last_rung() -> None:
     rungs = ({"after": 0, "recipient": "talent"}, {"after": 2, "recipient": "leaders_leader"})
-    programme = PROGRAMME.model_validate(
-        {**PROGRAMME.model_dump(), "escalation": {"rungs": rungs}}
-    )
+    programme = PROGRAMME.model_validate({**PROGRAMME.model_dump(), "escalation": {"rungs": rungs}})
     j = nominated(programme)
 
     events = advance(j, at(2027, 1, 5))
@@ -339,30 +340,30 @@ def _closed() -> tuple[Journey, datetime]:
     return j, at(2030, 1, 2)
 
 
-def _approve(**actor: str) -> c.DecideNomination:
-    return c.DecideNomination.model_validate({**actor, "decision": "approve"})
+def _approve(actor: c.Actor) -> c.DecideNomination:
+    return c.DecideNomination(**actor, decision="approve")
 
 
-def _attend(key: str = "kickoff", **actor: str) -> c.RecordAttendance:
-    return c.RecordAttendance.model_validate({**(actor or COORD), "session_key": key, "status": "attended"})
+def _attend(key: str = "kickoff", actor: c.Actor = COORD) -> c.RecordAttendance:
+    return c.RecordAttendance(**actor, session_key=key, status="attended")
 
 
-def _submit(key: str = "observe-leader", **actor: str) -> c.SubmitTrack:
-    return c.SubmitTrack.model_validate({**(actor or TALENT), "track_key": key})
+def _submit(key: str = "observe-leader", actor: c.Actor = TALENT) -> c.SubmitTrack:
+    return c.SubmitTrack(**actor, track_key=key)
 
 
-def _sign(key: str = "observe-leader", **actor: str) -> c.SignOffTrack:
-    return c.SignOffTrack.model_validate({**(actor or LEADER), "track_key": key, "decision": "approve"})
+def _sign(key: str = "observe-leader", actor: c.Actor = LEADER) -> c.SignOffTrack:
+    return c.SignOffTrack(**actor, track_key=key, decision="approve")
 
 
-def _meeting(held_on: date = date(2027, 1, 11), **actor: str) -> c.LogMentorMeeting:
-    return c.LogMentorMeeting.model_validate({**(actor or LEADER), "held_on": held_on})
+def _meeting(held_on: date = date(2027, 1, 11), actor: c.Actor = LEADER) -> c.LogMentorMeeting:
+    return c.LogMentorMeeting(**actor, held_on=held_on)
 
 
-def _outcome(applied: bool = True, appointed: bool = False, on: date = date(2027, 10, 12), **actor: str) -> c.RecordOutcome:
-    return c.RecordOutcome.model_validate(
-        {**(actor or HR), "applied_for_leader_post": applied, "appointed": appointed, "on": on}
-    )
+def _outcome(
+    applied: bool = True, appointed: bool = False, on: date = date(2027, 10, 12), actor: c.Actor = HR
+) -> c.RecordOutcome:
+    return c.RecordOutcome(**actor, applied_for_leader_post=applied, appointed=appointed, on=on)
 
 
 REFUSALS: list[tuple[str, Setup, Callable[[], c.Command], str]] = [
@@ -376,34 +377,58 @@ REFUSALS: list[tuple[str, Setup, Callable[[], c.Command], str]] = [
     ("withdrawing a completed journey", _completed, lambda: c.WithdrawTalent(**COORD), "invalid_state"),
     ("pausing a withdrawn journey", _withdrawn, lambda: c.PauseJourney(**COORD), "invalid_state"),
     ("pausing a completed journey", _completed, lambda: c.PauseJourney(**COORD), "invalid_state"),
-    ("an override while active", _active,
-     lambda: c.OverrideCompletion(**COORD, outcome="completed", reason_ref="t"), "invalid_state"),
+    (
+        "an override while active",
+        _active,
+        lambda: c.OverrideCompletion(**COORD, outcome="completed", reason_ref="t"),
+        "invalid_state",
+    ),
     ("an outcome while active", _active, _outcome, "invalid_state"),
     ("an outcome on a closed journey", _closed, _outcome, "invalid_state"),
-    ("rescheduling on a completed journey", _completed,
-     lambda: c.RescheduleSession(**COORD, session_key="kickoff", starts_at=at(2028, 1, 1)), "invalid_state"),
-    ("changing the leader of a closed journey", _closed,
-     lambda: c.ChangeNearestLeader(**COORD, nearest_leader_id="p-x"), "invalid_state"),
-    ("deciding a withdrawn journey", _withdrawn, lambda: _approve(**COORD), "invalid_state"),
+    (
+        "rescheduling on a completed journey",
+        _completed,
+        lambda: c.RescheduleSession(**COORD, session_key="kickoff", starts_at=at(2028, 1, 1)),
+        "invalid_state",
+    ),
+    (
+        "changing the leader of a closed journey",
+        _closed,
+        lambda: c.ChangeNearestLeader(**COORD, nearest_leader_id="p-x"),
+        "invalid_state",
+    ),
+    ("deciding a withdrawn journey", _withdrawn, lambda: _approve(COORD), "invalid_state"),
     # paused
     ("attendance while paused", _paused, _attend, "journey_paused"),
     ("a track while paused", _paused, _submit, "journey_paused"),
     ("a meeting while paused", _paused, _meeting, "journey_paused"),
     ("pausing twice", _paused, lambda: c.PauseJourney(**COORD), "journey_paused"),
-    ("deciding a paused nomination", _paused_nomination, lambda: _approve(**COORD), "journey_paused"),
+    ("deciding a paused nomination", _paused_nomination, lambda: _approve(COORD), "journey_paused"),
     ("resuming an active journey", _active, lambda: c.ResumeJourney(**COORD), "not_paused"),
     ("resuming a nomination", _nominated, lambda: c.ResumeJourney(**COORD), "not_paused"),
     # decisions
-    ("approving twice", _enrolled, lambda: _approve(**COORD), "already_decided"),
-    ("approving a rejected nomination", _rejected, lambda: _approve(**COORD), "already_decided"),
-    ("rejecting without a reason", _nominated,
-     lambda: c.DecideNomination(**COORD, decision="reject"), "reason_required"),
-    ("an override without a reason", _completed,
-     lambda: c.OverrideCompletion(**COORD, outcome="not_completed"), "reason_required"),
+    ("approving twice", _enrolled, lambda: _approve(COORD), "already_decided"),
+    ("approving a rejected nomination", _rejected, lambda: _approve(COORD), "already_decided"),
+    (
+        "rejecting without a reason",
+        _nominated,
+        lambda: c.DecideNomination(**COORD, decision="reject"),
+        "reason_required",
+    ),
+    (
+        "an override without a reason",
+        _completed,
+        lambda: c.OverrideCompletion(**COORD, outcome="not_completed"),
+        "reason_required",
+    ),
     # unknown things
     ("attendance at an unknown session", _active, lambda: _attend("party"), "unknown_session"),
-    ("rescheduling an unknown session", _active,
-     lambda: c.RescheduleSession(**COORD, session_key="party", starts_at=at(2027, 2, 1)), "unknown_session"),
+    (
+        "rescheduling an unknown session",
+        _active,
+        lambda: c.RescheduleSession(**COORD, session_key="party", starts_at=at(2027, 2, 1)),
+        "unknown_session",
+    ),
     ("submitting an unknown track", _active, lambda: _submit("juggling"), "unknown_track"),
     ("signing off an unknown track", _active, lambda: _sign("juggling"), "unknown_track"),
     # tracks
@@ -414,48 +439,80 @@ REFUSALS: list[tuple[str, Setup, Callable[[], c.Command], str]] = [
     ("signing off twice", _signed_off, _sign, "already_signed_off"),
     # meetings and dates
     ("a meeting in the future", _active, lambda: _meeting(date(2027, 1, 12)), "invalid_date"),
-    ("a meeting on a logged date", _met, lambda: _meeting(date(2027, 1, 11), **TALENT), "already_logged"),
+    ("a meeting on a logged date", _met, lambda: _meeting(date(2027, 1, 11), actor=TALENT), "already_logged"),
     ("an outcome in the future", _completed, lambda: _outcome(on=date(2027, 12, 1)), "invalid_date"),
-    ("an appointment without an application", _completed,
-     lambda: _outcome(applied=False, appointed=True), "invalid_outcome"),
+    (
+        "an appointment without an application",
+        _completed,
+        lambda: _outcome(applied=False, appointed=True),
+        "invalid_outcome",
+    ),
     # people
-    ("a talent as their own leader", _active,
-     lambda: c.ChangeNearestLeader(**COORD, nearest_leader_id="p-talent"), "leader_is_talent"),
+    (
+        "a talent as their own leader",
+        _active,
+        lambda: c.ChangeNearestLeader(**COORD, nearest_leader_id="p-talent"),
+        "leader_is_talent",
+    ),
     # roles
-    ("a talent approving", _nominated, lambda: _approve(**TALENT), "not_allowed"),
-    ("a leader approving", _nominated, lambda: _approve(**LEADER), "not_allowed"),
-    ("a leader recording attendance", _active, lambda: _attend(**LEADER), "not_allowed"),
-    ("another talent submitting", _active, lambda: _submit(**OTHER_TALENT), "not_allowed"),
-    ("a leader submitting", _active, lambda: _submit(**LEADER), "not_allowed"),
-    ("another leader signing off", _submitted, lambda: _sign(**NEW_LEADER), "not_allowed"),
-    ("the talent signing off", _submitted, lambda: _sign(**TALENT), "not_allowed"),
-    ("an hr system logging a meeting", _active, lambda: _meeting(**HR), "not_allowed"),
-    ("another leader logging a meeting", _active, lambda: _meeting(**NEW_LEADER), "not_allowed"),
+    ("a talent approving", _nominated, lambda: _approve(TALENT), "not_allowed"),
+    ("a leader approving", _nominated, lambda: _approve(LEADER), "not_allowed"),
+    ("a leader recording attendance", _active, lambda: _attend(actor=LEADER), "not_allowed"),
+    ("another talent submitting", _active, lambda: _submit(actor=OTHER_TALENT), "not_allowed"),
+    ("a leader submitting", _active, lambda: _submit(actor=LEADER), "not_allowed"),
+    ("another leader signing off", _submitted, lambda: _sign(actor=NEW_LEADER), "not_allowed"),
+    ("the talent signing off", _submitted, lambda: _sign(actor=TALENT), "not_allowed"),
+    ("an hr system logging a meeting", _active, lambda: _meeting(actor=HR), "not_allowed"),
+    ("another leader logging a meeting", _active, lambda: _meeting(actor=NEW_LEADER), "not_allowed"),
     ("an hr system pausing", _active, lambda: c.PauseJourney(**HR), "not_allowed"),
     ("a leader resuming", _paused, lambda: c.ResumeJourney(**LEADER), "not_allowed"),
     ("a leader withdrawing", _active, lambda: c.WithdrawTalent(**LEADER), "not_allowed"),
-    ("a leader changing the leader", _active,
-     lambda: c.ChangeNearestLeader(**LEADER, nearest_leader_id="p-x"), "not_allowed"),
-    ("an hr system rescheduling", _active,
-     lambda: c.RescheduleSession(**HR, session_key="kickoff", starts_at=at(2027, 2, 1)), "not_allowed"),
-    ("a leader overriding", _completed,
-     lambda: c.OverrideCompletion(**LEADER, outcome="not_completed", reason_ref="t"), "not_allowed"),
-    ("a leader recording an outcome", _completed, lambda: _outcome(**LEADER), "not_allowed"),
-    ("another talent recording an outcome", _completed, lambda: _outcome(**OTHER_TALENT), "not_allowed"),
+    (
+        "a leader changing the leader",
+        _active,
+        lambda: c.ChangeNearestLeader(**LEADER, nearest_leader_id="p-x"),
+        "not_allowed",
+    ),
+    (
+        "an hr system rescheduling",
+        _active,
+        lambda: c.RescheduleSession(**HR, session_key="kickoff", starts_at=at(2027, 2, 1)),
+        "not_allowed",
+    ),
+    (
+        "a leader overriding",
+        _completed,
+        lambda: c.OverrideCompletion(**LEADER, outcome="not_completed", reason_ref="t"),
+        "not_allowed",
+    ),
+    ("a leader recording an outcome", _completed, lambda: _outcome(actor=LEADER), "not_allowed"),
+    ("another talent recording an outcome", _completed, lambda: _outcome(actor=OTHER_TALENT), "not_allowed"),
 ]
 
 KINDS = {
-    "journey_exists": "conflict", "invalid_state": "conflict", "journey_paused": "conflict",
-    "not_paused": "conflict", "already_decided": "conflict", "already_submitted": "conflict",
-    "not_submitted": "conflict", "already_signed_off": "conflict", "already_logged": "conflict",
-    "reason_required": "invalid", "unknown_session": "invalid", "unknown_track": "invalid",
-    "invalid_date": "invalid", "invalid_outcome": "invalid", "leader_is_talent": "invalid",
+    "journey_exists": "conflict",
+    "invalid_state": "conflict",
+    "journey_paused": "conflict",
+    "not_paused": "conflict",
+    "already_decided": "conflict",
+    "already_submitted": "conflict",
+    "not_submitted": "conflict",
+    "already_signed_off": "conflict",
+    "already_logged": "conflict",
+    "reason_required": "invalid",
+    "unknown_session": "invalid",
+    "unknown_track": "invalid",
+    "invalid_date": "invalid",
+    "invalid_outcome": "invalid",
+    "leader_is_talent": "invalid",
     "not_allowed": "forbidden",
 }
 
 
 @pytest.mark.parametrize(("setup", "command", "code"), [r[1:] for r in REFUSALS], ids=[r[0] for r in REFUSALS])
-def test_a_refused_command_records_nothing_and_says_why(setup: Setup, command: Callable[[], c.Command], code: str) -> None:
+def test_a_refused_command_records_nothing_and_says_why(
+    setup: Setup, command: Callable[[], c.Command], code: str
+) -> None:
     j, now = setup()
     before = j.s
     count = len(j.history)

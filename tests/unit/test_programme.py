@@ -36,7 +36,7 @@ REFERENCE = yaml.safe_load(REFERENCE_YAML)
 
 def data(**changes: Any) -> dict[str, Any]:
     """A deep copy of the reference programme's data with top-level changes."""
-    out = copy.deepcopy(REFERENCE)
+    out: dict[str, Any] = copy.deepcopy(REFERENCE)
     out.update(changes)
     return out
 
@@ -64,7 +64,10 @@ def test_the_reference_programme_loads_with_its_shape() -> None:
     assert p.mentor_meetings.count == 5
     assert p.approval.deadline == Delay(working_days=10)
     assert [(r.after.working_days, r.recipient) for r in p.escalation.rungs] == [
-        (0, "talent"), (3, "nearest_leader"), (6, "leaders_leader"), (10, "coordinator"),
+        (0, "talent"),
+        (3, "nearest_leader"),
+        (6, "leaders_leader"),
+        (10, "coordinator"),
     ]
     assert p.follow_up.months == (6, 12, 24)
     assert p.deadline_time == time(16, 0)
@@ -170,9 +173,14 @@ def test_text_that_is_not_yaml_or_not_a_mapping_is_refused() -> None:
 
 def test_missing_required_fields_are_each_named() -> None:
     assert errors_of("{}") == [
-        "id: Field required", "version: Field required", "title: Field required",
-        "sessions: Field required", "mentor_meetings: Field required", "approval: Field required",
-        "completion: Field required", "escalation: Field required",
+        "id: Field required",
+        "version: Field required",
+        "title: Field required",
+        "sessions: Field required",
+        "mentor_meetings: Field required",
+        "approval: Field required",
+        "completion: Field required",
+        "escalation: Field required",
     ]
 
 
@@ -345,8 +353,11 @@ def test_parse_cohort_names_bad_fields() -> None:
     with pytest.raises(ProgrammeInvalid) as info:
         parse_cohort(
             {
-                "cohort_id": "c-1", "programme_id": "talent-ny-leder", "programme_version": 1,
-                "starts_on": "not a date", "capacity": 0,
+                "cohort_id": "c-1",
+                "programme_id": "talent-ny-leder",
+                "programme_version": 1,
+                "starts_on": "not a date",
+                "capacity": 0,
                 "sessions": [{"key": "kickoff", "starts_at": "2027-01-11T09:00:00"}],
             }
         )
@@ -357,8 +368,11 @@ def test_parse_cohort_names_bad_fields() -> None:
 def test_parse_cohort_accepts_the_api_body() -> None:
     cohort = parse_cohort(
         {
-            "cohort_id": "tnl-2027-1", "programme_id": "talent-ny-leder", "programme_version": 1,
-            "starts_on": "2027-01-11", "capacity": 24,
+            "cohort_id": "tnl-2027-1",
+            "programme_id": "talent-ny-leder",
+            "programme_version": 1,
+            "starts_on": "2027-01-11",
+            "capacity": 24,
             "sessions": [{"key": "kickoff", "starts_at": "2027-01-11T09:00:00+01:00", "location": "UCN Aalborg"}],
         }
     )

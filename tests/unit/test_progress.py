@@ -214,8 +214,9 @@ def test_a_mentor_meeting_meets_the_next_meeting_milestone_and_names_the_leader(
     events = j.send(c.LogMentorMeeting(**TALENT, held_on=date(2027, 1, 29), notes_ref="t-3"), at(2027, 2, 1, 11))
 
     assert events == [
-        e.MentorMeetingLogged(number=1, held_on=date(2027, 1, 29), leader_id="p-leader", logged_by="p-talent",
-                              notes_ref="t-3"),
+        e.MentorMeetingLogged(
+            number=1, held_on=date(2027, 1, 29), leader_id="p-leader", logged_by="p-talent", notes_ref="t-3"
+        ),
         e.MilestoneMet(milestone="mentor_meeting:1", met_at=at(2027, 2, 1, 11), late=False),
     ]
 
@@ -263,8 +264,12 @@ def test_a_new_nearest_leader_takes_over_sign_offs_and_the_old_one_cannot() -> N
     )
 
     assert events == [
-        e.NearestLeaderChanged(previous_leader_id="p-leader", nearest_leader_id="p-leader-2",
-                               leaders_leader_id="p-boss-2", changed_by="p-coord")
+        e.NearestLeaderChanged(
+            previous_leader_id="p-leader",
+            nearest_leader_id="p-leader-2",
+            leaders_leader_id="p-boss-2",
+            changed_by="p-coord",
+        )
     ]
     assert j.s.leader_history == ("p-leader", "p-leader-2")
     with pytest.raises(DomainError) as info:
@@ -291,7 +296,8 @@ def test_pending_escalation_rungs_go_to_the_new_leaders() -> None:
     events = advance(j, at(2027, 3, 17))
 
     recipients = [
-        (ev.rung, ev.recipient_id) for ev in of(events, "track:observe-leader", "EscalationRaised")
+        (ev.rung, ev.recipient_id)
+        for ev in of(events, "track:observe-leader", "EscalationRaised")
         if isinstance(ev, e.EscalationRaised)
     ]
     assert recipients == [(2, "p-leader-2"), (3, "p-boss-2")]
@@ -318,11 +324,17 @@ def test_a_rescheduled_session_moves_its_attendance_deadline() -> None:
     j = active(at(2027, 3, 30))
     new_start = at(2027, 4, 12, 9)
 
-    events = j.send(c.RescheduleSession(**COORD, session_key="leading-others", starts_at=new_start), at(2027, 3, 30, 11))
+    events = j.send(
+        c.RescheduleSession(**COORD, session_key="leading-others", starts_at=new_start), at(2027, 3, 30, 11)
+    )
 
     assert events == [
-        e.SessionRescheduled(session_key="leading-others", starts_at=new_start,
-                             previous_starts_at=at(2027, 4, 5, 9), milestone_due_at=at(2027, 4, 14, 16))
+        e.SessionRescheduled(
+            session_key="leading-others",
+            starts_at=new_start,
+            previous_starts_at=at(2027, 4, 5, 9),
+            milestone_due_at=at(2027, 4, 14, 16),
+        )
     ]
     assert j.s.milestone("session:leading-others").due_at == at(2027, 4, 14, 16)  # type: ignore[union-attr]
     assert next(x for x in j.s.cohort.sessions if x.key == "leading-others").starts_at == new_start
@@ -349,7 +361,9 @@ def test_a_session_rescheduled_into_the_future_after_it_slipped_resolves_its_lad
 def test_a_slipped_session_rescheduled_into_the_past_keeps_its_ladder_running() -> None:
     j = active(at(2027, 1, 19))
 
-    events = j.send(c.RescheduleSession(**COORD, session_key="kickoff", starts_at=at(2027, 1, 12, 9)), at(2027, 1, 19, 11))
+    events = j.send(
+        c.RescheduleSession(**COORD, session_key="kickoff", starts_at=at(2027, 1, 12, 9)), at(2027, 1, 19, 11)
+    )
 
     assert j.types(events) == ["SessionRescheduled"]
     assert events[0].milestone_due_at is None  # type: ignore[union-attr]
@@ -361,7 +375,9 @@ def test_rescheduling_an_attended_session_leaves_its_milestone_met() -> None:
     j = active(at(2027, 1, 11, 12))
     attend(j, at(2027, 1, 11, 13), "kickoff")
 
-    events = j.send(c.RescheduleSession(**COORD, session_key="kickoff", starts_at=at(2027, 1, 12, 9)), at(2027, 1, 11, 14))
+    events = j.send(
+        c.RescheduleSession(**COORD, session_key="kickoff", starts_at=at(2027, 1, 12, 9)), at(2027, 1, 11, 14)
+    )
 
     assert events[0].milestone_due_at is None  # type: ignore[union-attr]
     assert j.s.milestone("session:kickoff").status == "met"  # type: ignore[union-attr]

@@ -38,7 +38,9 @@ CREATE TABLE journey_status (
     version           integer     NOT NULL,
     status            jsonb       NOT NULL,
     updated_at        timestamptz NOT NULL
-);
+-- Every append rewrites its journey's row: free space on the page lets most of those updates be
+-- HOT (no index entries touched), since they change only unindexed columns.
+) WITH (fillfactor = 70);
 CREATE INDEX journey_status_cohort ON journey_status (cohort_id, state);
 CREATE INDEX journey_status_talent ON journey_status (talent_id);
 CREATE INDEX journey_status_open_escalations ON journey_status (cohort_id) WHERE open_escalations > 0;
@@ -71,7 +73,7 @@ CREATE TABLE outbox (
     recipient_role  text        NOT NULL,
     recipient_id    text,
     status          text        NOT NULL DEFAULT 'pending'
-                                CHECK (status IN ('pending', 'delivered', 'dead')),
+                                CHECK (status IN ('pending', 'delivered', 'skipped', 'dead')),
     attempts        integer     NOT NULL DEFAULT 0,
     next_attempt_at timestamptz NOT NULL DEFAULT now(),
     last_error      text,

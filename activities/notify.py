@@ -1,0 +1,306 @@
+"""Notification delivery from the outbox: e-mail over SMTP, signed webhooks to HR systems.
+
+At least once, exactly once in effect: every message carries its outbox row's id as its
+idempotency key (the e-mail's Message-ID, the webhook's Idempotency-Key header), so a retry after
+a crash between sending and marking the row delivered is recognised by the receiver. Recipients
+are resolved from the people vault at send time; an erased person gets nothing. A permanent
+failure dead-letters the row at once; a transient one is retried by Temporal with backoff until
+the last attempt, which dead-letters what is still failing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any
+
+import aiosmtplib
+import asyncpg
+import httpx
+import structlog
+from pydantic import BaseModel, ConfigDict
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.store.vault import Erased, PeopleVault, PersonData
+from activities.templates import Language, render
+
+log = structlog.get_logger("talent.notify")
+
+#: Failure type while transient failures remain: Temporal retries the activity with backoff.
+DELIVERY_PENDING = "DeliveryPending"
+
+
+class DeliveryFailed(Exception):
+    """Sending failed; `permanent` failures are dead-lettered, the others retried."""
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+class Skipped(Exception):
+    """Nothing to send, on purpose (an erased recipient, no webhook configured)."""
+
+
+class DeliverInput(BaseModel):
+    """Deliver a journey's pending notifications; `max_attempts` tells the last try."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    journey_id: str
+    max_attempts: int = 12
+
+
+class DeliverOutput(BaseModel):
+    """What one delivery run did."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    delivered: int = 0
+    skipped: int = 0
+    dead: int = 0
+    retrying: int = 0
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """Where and as whom to send e-mail."""
+
+    host: str
+    port: int
+    sender: str
+    username: str | None = None
+    password: str | None = None
+    start_tls: bool = False
+    timeout: float = 10.0
+
+
+class SmtpMailer:
+    """Sends one message over SMTP (aiosmtplib), classifying failures."""
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self._config = config
+
+    async def send(self, message: EmailMessage) -> None:
+        """Send; 5xx answers are permanent, connection trouble and 4xx transient."""
+        cfg = self._config
+        message["From"] = cfg.sender
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=cfg.host,
+                port=cfg.port,
+                username=cfg.username,
+                password=cfg.password,
+                start_tls=cfg.start_tls,
+                timeout=cfg.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [err.code for err in exc.recipients]
+            raise DeliveryFailed(f"recipient refused ({codes})", permanent=all(c >= 500 for c in codes)) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            raise DeliveryFailed(f"smtp {exc.code}", permanent=exc.code >= 500) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise DeliveryFailed(f"smtp unavailable: {type(exc).__name__}", permanent=False) from exc
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """An HR system's endpoint and the secret its signatures are made with."""
+
+    url: str
+    secret: bytes
+    timeout: float = 10.0
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    """The signature header value: HMAC-SHA256 over `<timestamp>.<body>`."""
+    digest = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+class WebhookSender:
+    """POSTs signed JSON to an HR system, with the notification id as idempotency key."""
+
+    def __init__(self, config: WebhookConfig, client: httpx.AsyncClient) -> None:
+        self._config = config
+        self._client = client
+
+    async def send(self, notification_id: str, payload: dict[str, Any]) -> None:
+        """POST; 2xx delivered, 4xx (but 408/429) permanent, the rest transient."""
+        body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": notification_id,
+            "X-Talent-Timestamp": timestamp,
+            "X-Talent-Signature": sign(self._config.secret, timestamp, body),
+        }
+        try:
+            response = await self._client.post(
+                self._config.url, content=body, headers=headers, timeout=self._config.timeout
+            )
+        except httpx.HTTPError as exc:
+            raise DeliveryFailed(f"webhook unavailable: {type(exc).__name__}", permanent=False) from exc
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        permanent = 400 <= status < 500 and status not in (408, 425, 429)
+        raise DeliveryFailed(f"webhook answered {status}", permanent=permanent)
+
+
+_PENDING = """
+SELECT o.notification_id, o.channel, o.template, o.recipient_role, o.recipient_id, o.attempts,
+       e.event_id, e.event_type, e.schema_version, e.data::text AS data, e.stream_id, e.stream_version,
+       e.global_position, e.occurred_at, s.talent_id, s.programme_id
+  FROM outbox o
+  JOIN events e ON e.event_id = o.event_id
+  LEFT JOIN journey_status s ON s.journey_id = o.journey_id
+ WHERE o.journey_id = $1 AND o.status = 'pending'
+ ORDER BY e.global_position, o.notification_id
+"""
+
+
+class Notifier:
+    """The delivery activity, built with the pool, the vault and the configured channels."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool[asyncpg.Record],
+        vault: PeopleVault,
+        *,
+        mailer: SmtpMailer | None,
+        webhook: WebhookSender | None,
+    ) -> None:
+        self._pool = pool
+        self._vault = vault
+        self._mailer = mailer
+        self._webhook = webhook
+
+    @activity.defn(name="deliver_notifications")
+    async def deliver(self, request: DeliverInput) -> DeliverOutput:
+        """Deliver every pending notification of a journey; raise to be retried while some fail."""
+        info = activity.info()
+        final = info.attempt >= request.max_attempts
+        bound = structlog.contextvars.bound_contextvars(
+            journey_id=request.journey_id, workflow_id=info.workflow_id, activity=info.activity_type
+        )
+        with bound:
+            return await self._deliver(request.journey_id, final=final)
+
+    async def _deliver(self, journey_id: str, *, final: bool) -> DeliverOutput:
+        rows = await self._pool.fetch(_PENDING, journey_id)
+        counts = {"delivered": 0, "skipped": 0, "dead": 0, "retrying": 0}
+        for row in rows:
+            notification_id = str(row["notification_id"])
+            try:
+                if row["channel"] == "email":
+                    await self._email(row)
+                else:
+                    await self._post(row)
+            except Skipped as exc:
+                await self._mark(notification_id, "skipped", str(exc))
+                counts["skipped"] += 1
+            except DeliveryFailed as exc:
+                if exc.permanent or final:
+                    await self._mark(notification_id, "dead", exc.reason)
+                    counts["dead"] += 1
+                    log.warning("notification_dead_lettered", notification_id=notification_id, reason=exc.reason)
+                else:
+                    await self._pool.execute(
+                        "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE notification_id = $1",
+                        row["notification_id"],
+                        exc.reason,
+                    )
+                    counts["retrying"] += 1
+            else:
+                await self._mark(notification_id, "delivered", None)
+                counts["delivered"] += 1
+            activity.heartbeat(notification_id)
+        if counts["retrying"]:
+            raise ApplicationError(
+                f"{counts['retrying']} notifications not yet delivered", counts, type=DELIVERY_PENDING
+            )
+        log.info("notifications_delivered", **counts)
+        return DeliverOutput(**counts)
+
+    async def _mark(self, notification_id: str, status: str, error: str | None) -> None:
+        await self._pool.execute(
+            """UPDATE outbox SET status = $2, last_error = coalesce($3, last_error), attempts = attempts + 1,
+                      delivered_at = CASE WHEN $2 = 'delivered' THEN now() END
+                WHERE notification_id = $1::uuid""",
+            notification_id,
+            status,
+            error,
+        )
+
+    async def _email(self, row: asyncpg.Record) -> None:
+        if self._mailer is None:
+            raise Skipped("no SMTP server configured")
+        recipient_id = row["recipient_id"]
+        people = await self._vault.get_people([p for p in (recipient_id, row["talent_id"]) if p])
+        recipient = people.get(recipient_id)
+        if isinstance(recipient, Erased):
+            raise Skipped("recipient erased")
+        if recipient is None:
+            raise DeliveryFailed("recipient unknown to the vault", permanent=True)
+        talent = people.get(row["talent_id"])
+        data = json.loads(row["data"])
+        language: Language = recipient.language
+        rendered = render(
+            row["template"],
+            language,
+            recipient=recipient.name,
+            talent=talent.name if isinstance(talent, PersonData) else "",
+            milestone=str(data.get("milestone", "")),
+            due=_due(data),
+            programme=str(row["programme_id"] or ""),
+            journey=row["stream_id"].removeprefix("journey-"),
+        )
+        message = EmailMessage()
+        message["To"] = recipient.email
+        message["Subject"] = rendered.subject
+        message["Message-ID"] = f"<{row['notification_id']}@talent-journey>"
+        message["X-Talent-Notification"] = str(row["notification_id"])
+        message.set_content(rendered.body)
+        await self._mailer.send(message)
+
+    async def _post(self, row: asyncpg.Record) -> None:
+        if self._webhook is None:
+            raise Skipped("no webhook configured")
+        payload = {
+            "notification_id": str(row["notification_id"]),
+            "event": {
+                "event_id": str(row["event_id"]),
+                "event_type": row["event_type"],
+                "schema_version": row["schema_version"],
+                "journey_id": row["stream_id"].removeprefix("journey-"),
+                "stream_version": row["stream_version"],
+                "global_position": row["global_position"],
+                "occurred_at": row["occurred_at"].isoformat(),
+                "data": _public(row["event_type"], json.loads(row["data"])),
+            },
+        }
+        await self._webhook.send(str(row["notification_id"]), payload)
+
+
+def _due(data: dict[str, Any]) -> str:
+    for key in ("due_at", "raised_at", "respond_by"):
+        value = data.get(key)
+        if isinstance(value, str):
+            return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
+    return ""
+
+
+def _public(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Event data for an HR system: ids and facts; the programme definition is left out (bulky)."""
+    if event_type == "TalentNominated":
+        data = {k: v for k, v in data.items() if k not in ("programme", "cohort")}
+    return data

@@ -1,0 +1,130 @@
+"""E-mail templates per notification and language (Danish by default, English on request)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from string import Template
+from typing import Literal
+
+Language = Literal["da", "en"]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A subject and a plain-text body."""
+
+    subject: str
+    body: str
+
+
+_T = dict[tuple[str, Language], tuple[str, str]]
+
+# $recipient: the recipient's name; $talent: the talent's name ("" when erased); $milestone: what
+# is due; $due: when; $programme: the programme's id; $journey: the journey id.
+TEMPLATES: _T = {
+    ("nomination_received", "da"): (
+        "Ny indstilling til $programme",
+        "Kære $recipient\n\n$talent er indstillet til $programme og venter på din beslutning.\n",
+    ),
+    ("nomination_received", "en"): (
+        "New nomination for $programme",
+        "Dear $recipient\n\n$talent has been nominated for $programme and awaits your decision.\n",
+    ),
+    ("nomination_rejected", "da"): (
+        "Indstillingen blev ikke godkendt",
+        "Kære $recipient\n\nIndstillingen af $talent til $programme blev ikke godkendt.\n",
+    ),
+    ("nomination_rejected", "en"): (
+        "The nomination was not approved",
+        "Dear $recipient\n\nThe nomination of $talent for $programme was not approved.\n",
+    ),
+    ("welcome", "da"): (
+        "Velkommen til $programme",
+        "Kære $recipient\n\nDu er optaget på $programme. Vi glæder os til forløbet med dig.\n",
+    ),
+    ("welcome", "en"): (
+        "Welcome to $programme",
+        "Dear $recipient\n\nYou have been enrolled in $programme. We look forward to the journey with you.\n",
+    ),
+    ("welcome_leader", "da"): (
+        "Din medarbejder er med i $programme",
+        "Kære $recipient\n\n$talent er med i $programme. Som nærmeste leder holder du mentormøder "
+        "og godkender øvebanerne.\n",
+    ),
+    ("welcome_leader", "en"): (
+        "Your employee has joined $programme",
+        "Dear $recipient\n\n$talent has joined $programme. As nearest leader you hold the mentor "
+        "meetings and sign off the practice tracks.\n",
+    ),
+    ("reminder", "da"): (
+        "Påmindelse: $milestone",
+        "Kære $recipient\n\n$milestone skulle have været klaret senest $due. Husk at få det gjort.\n",
+    ),
+    ("reminder", "en"): (
+        "Reminder: $milestone",
+        "Dear $recipient\n\n$milestone was due by $due. Please see to it.\n",
+    ),
+    ("escalation_nearest_leader", "da"): (
+        "$talent er bagud: $milestone",
+        "Kære $recipient\n\n$milestone for $talent skulle have været klaret senest $due. "
+        "Tag en snak om, hvordan du kan støtte.\n",
+    ),
+    ("escalation_nearest_leader", "en"): (
+        "$talent is behind: $milestone",
+        "Dear $recipient\n\n$milestone for $talent was due by $due. Please talk about how you can support.\n",
+    ),
+    ("escalation_leaders_leader", "da"): (
+        "Eskalering: $talent, $milestone",
+        "Kære $recipient\n\n$milestone for $talent er stadig ikke klaret (frist $due). Nærmeste leder er orienteret.\n",
+    ),
+    ("escalation_leaders_leader", "en"): (
+        "Escalation: $talent, $milestone",
+        "Dear $recipient\n\n$milestone for $talent is still open (due $due). The nearest leader has been told.\n",
+    ),
+    ("escalation_coordinator", "da"): (
+        "Forløb i risiko: $talent",
+        "Kære $recipient\n\n$milestone for $talent er stadig ikke klaret (frist $due). Forløbet er nu i risiko.\n",
+    ),
+    ("escalation_coordinator", "en"): (
+        "Journey at risk: $talent",
+        "Dear $recipient\n\n$milestone for $talent is still open (due $due). The journey is now at risk.\n",
+    ),
+    ("track_submitted", "da"): (
+        "$talent har afleveret en øvebane",
+        "Kære $recipient\n\n$talent har afleveret en refleksion og venter på din godkendelse.\n",
+    ),
+    ("track_submitted", "en"): (
+        "$talent submitted a track",
+        "Dear $recipient\n\n$talent submitted a reflection and awaits your sign-off.\n",
+    ),
+    ("track_returned", "da"): (
+        "Din øvebane er sendt retur",
+        "Kære $recipient\n\nDin nærmeste leder har sendt øvebanen retur med en kommentar.\n",
+    ),
+    ("track_returned", "en"): (
+        "Your track was returned",
+        "Dear $recipient\n\nYour nearest leader returned the track with a comment.\n",
+    ),
+    ("completion", "da"): (
+        "$programme er evalueret",
+        "Kære $recipient\n\nForløbet for $talent i $programme er evalueret. Se resultatet hos koordinatoren.\n",
+    ),
+    ("completion", "en"): (
+        "$programme has been evaluated",
+        "Dear $recipient\n\nThe journey of $talent in $programme has been evaluated. The coordinator has the result.\n",
+    ),
+    ("follow_up_question", "da"): (
+        "Hvordan går det efter $programme?",
+        "Kære $recipient\n\nHar du søgt eller fået en lederstilling siden forløbet? Svar gerne via linket fra HR.\n",
+    ),
+    ("follow_up_question", "en"): (
+        "How are things after $programme?",
+        "Dear $recipient\n\nHave you applied for, or been appointed to, a leader post since the programme?\n",
+    ),
+}
+
+
+def render(template: str, language: Language, **values: str) -> Rendered:
+    """Fill a template; an unknown template is a KeyError (a bug, not a delivery problem)."""
+    subject, body = TEMPLATES[(template, language)]
+    return Rendered(Template(subject).safe_substitute(values), Template(body).safe_substitute(values))

@@ -1,0 +1,195 @@
+"""The status view: progress, milestones, escalations, at-risk reasons and the next deadline."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from domain import commands as c
+from domain.status import next_deadline, status_of
+from tests.support import COORD, LEADER, TALENT
+from tests.unit.journeys import (
+    APPROVAL_DUE,
+    EVALUATE_AT,
+    KICKOFF_DUE,
+    OBSERVE_DUE,
+    active,
+    advance,
+    at,
+    attend,
+    enrolled,
+    nominated,
+    on_track,
+)
+
+TRACK = "track:observe-leader"
+
+
+def test_a_nomination_shows_its_approval_deadline_and_no_progress() -> None:
+    status = status_of(nominated().s)
+
+    assert (status.journey_id, status.cohort_id, status.state, status.version) == ("j-1", "tnl-2027-1", "nominated", 1)
+    assert (status.programme_id, status.programme_version) == ("talent-ny-leder", 1)
+    assert (status.talent_id, status.nearest_leader_id, status.external_ref) == ("p-talent", "p-leader", "HR-4711")
+    assert status.progress.model_dump() == {
+        "sessions_attended": 0,
+        "sessions_required": 6,
+        "tracks_done": 0,
+        "tracks_required": 4,
+        "meetings_held": 0,
+        "meetings_required": 4,
+    }
+    assert [(m.key, m.kind, m.due_at, m.status) for m in status.milestones] == [
+        ("approval", "approval", APPROVAL_DUE, "open")
+    ]
+    assert status.next_deadline == APPROVAL_DUE
+    assert (status.at_risk, status.at_risk_reasons, status.escalations) == (False, (), ())
+
+
+def test_progress_counts_sessions_attended_tracks_done_and_meetings_held() -> None:
+    j = active(at(2027, 1, 11, 12))
+    attend(j, at(2027, 1, 11, 13), "kickoff")
+    j.send(c.SubmitTrack(**TALENT, track_key="observe-leader"), at(2027, 1, 12))
+    j.send(c.SignOffTrack(**LEADER, track_key="observe-leader", decision="approve"), at(2027, 1, 12, 11))
+    j.send(c.SubmitTrack(**TALENT, track_key="lead-meeting"), at(2027, 1, 12, 12))  # submitted is not done
+    j.send(c.LogMentorMeeting(**LEADER, held_on=date(2027, 1, 12)), at(2027, 1, 12, 13))
+
+    progress = status_of(j.s).progress
+
+    assert (progress.sessions_attended, progress.tracks_done, progress.meetings_held) == (1, 1, 1)
+
+
+def test_milestones_show_their_status() -> None:
+    j = active(at(2027, 1, 14))  # kickoff slipped on 13 Jan
+    attend(j, at(2027, 1, 14, 11), "leading-self", status="absent")
+
+    statuses = {m.key: m.status for m in status_of(j.s).milestones}
+
+    assert (statuses["approval"], statuses["session:kickoff"], statuses["session:leading-self"]) == (
+        "met",
+        "slipped",
+        "missed",
+    )
+    assert statuses[TRACK] == "open"
+    assert len(statuses) == 17
+
+
+def test_escalations_show_each_raised_rung_and_when_it_was_resolved() -> None:
+    j = active(at(2027, 3, 12))
+    j.send(c.SubmitTrack(**TALENT, track_key="observe-leader"), at(2027, 3, 12, 11))
+    before = [x for x in status_of(j.s).escalations if x.milestone == TRACK]
+    j.send(c.SignOffTrack(**LEADER, track_key="observe-leader", decision="approve"), at(2027, 3, 12, 12))
+
+    after = [x for x in status_of(j.s).escalations if x.milestone == TRACK]
+
+    assert [(x.rung, x.recipient_role, x.raised_at, x.resolved_at) for x in before] == [
+        (1, "talent", OBSERVE_DUE, None),
+        (2, "nearest_leader", at(2027, 3, 11, 16), None),
+    ]
+    assert [x.resolved_at for x in after] == [at(2027, 3, 12, 12)] * 2
+
+
+def test_a_ladder_at_its_last_rung_puts_the_journey_at_risk() -> None:
+    j = active(at(2027, 3, 23))
+    j.send(c.LogMentorMeeting(**LEADER, held_on=date(2027, 3, 23)), at(2027, 3, 23, 11))  # meeting 1, late
+    for key in ("kickoff", "leading-self", "dilemma-lab-1"):
+        attend(j, at(2027, 3, 23, 12), key)
+
+    status = status_of(j.s)
+
+    assert status.at_risk is True
+    assert status.at_risk_reasons == (f"escalated:{TRACK}",)
+
+
+def test_each_escalated_milestone_is_a_reason_of_its_own() -> None:
+    status = status_of(active(at(2027, 3, 25)).s)
+
+    assert status.at_risk_reasons == (
+        "escalated:session:kickoff",
+        "escalated:session:leading-self",
+        "escalated:mentor_meeting:1",
+        f"escalated:{TRACK}",
+        "escalated:session:dilemma-lab-1",
+    )
+
+
+def test_two_absences_put_attendance_out_of_reach() -> None:
+    j = active(at(2027, 2, 9))
+    attend(j, at(2027, 2, 9, 11), "kickoff", status="absent")
+    assert status_of(j.s).at_risk_reasons == ()
+
+    attend(j, at(2027, 2, 9, 12), "leading-self", status="absent")
+
+    status = status_of(j.s)
+    assert status.at_risk_reasons == ("attendance_below_minimum",)
+    assert status.progress.sessions_required == 6
+
+
+def test_an_excused_absence_does_not_put_attendance_out_of_reach() -> None:
+    j = active(at(2027, 2, 9))
+    attend(j, at(2027, 2, 9, 11), "kickoff", status="absent")
+    attend(j, at(2027, 2, 9, 12), "leading-self", status="excused")
+
+    status = status_of(j.s)
+
+    assert status.at_risk_reasons == ()
+    assert status.progress.sessions_required == 5
+
+
+def test_a_paused_journey_stays_at_risk_but_has_no_next_deadline() -> None:
+    j = active(at(2027, 3, 23))
+    j.send(c.PauseJourney(**COORD), at(2027, 3, 23, 11))
+
+    status = status_of(j.s)
+
+    assert status.state == "paused"
+    assert status.next_deadline is None
+    assert f"escalated:{TRACK}" in status.at_risk_reasons
+
+
+def test_the_next_deadline_is_the_earliest_open_milestone() -> None:
+    j = active(at(2027, 1, 11, 12))
+    assert next_deadline(j.s) == KICKOFF_DUE
+
+    attend(j, at(2027, 1, 11, 13), "kickoff")
+
+    assert next_deadline(j.s) == at(2027, 2, 10, 16)
+
+
+def test_with_every_milestone_met_the_next_deadline_is_the_evaluation() -> None:
+    j = enrolled()
+    on_track(j)
+
+    assert all(m.status == "met" for m in j.s.milestones)
+    assert status_of(j.s).next_deadline == EVALUATE_AT
+
+
+def test_an_evaluated_journey_shows_its_completion_and_no_next_deadline() -> None:
+    j = active(at(2027, 1, 11, 12))
+    advance(j, EVALUATE_AT + timedelta(hours=1))
+
+    status = status_of(j.s)
+
+    assert (status.state, status.completion, status.next_deadline) == ("not_completed", "not_completed", None)
+    assert status.completion_reasons == ("attendance_below_minimum", "tracks_missing", "mentor_meetings_missing")
+    assert "attendance_below_minimum" not in status.at_risk_reasons  # no longer a risk: it is the outcome
+    assert status.at_risk is False
+
+
+def test_the_status_serialises_to_the_fields_of_the_api() -> None:
+    body = status_of(active(at(2027, 3, 12)).s).model_dump(mode="json")
+
+    assert {
+        "journey_id",
+        "cohort_id",
+        "state",
+        "at_risk",
+        "at_risk_reasons",
+        "progress",
+        "milestones",
+        "escalations",
+        "next_deadline",
+        "version",
+    } <= body.keys()
+    assert set(body["milestones"][0]) == {"key", "kind", "due_at", "status"}
+    assert set(body["escalations"][0]) == {"milestone", "rung", "recipient_role", "raised_at", "resolved_at"}
+    assert body["next_deadline"] == "2027-04-07T16:00:00+02:00"

