@@ -25,6 +25,7 @@ from domain.programme import Cohort, CohortSession, Programme, load_programme
 from workers.logging import configure_logging
 from workers.postgres import create_database, server_dsn
 from workers.settings import Settings
+from workers.worker import run_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -261,18 +262,29 @@ async def run_rebuild(settings: Settings) -> int:
     return 0
 
 
+async def run_worker_command(settings: Settings) -> int:
+    """Run a journey worker until SIGTERM/SIGINT."""
+    pool = await open_pool(settings)
+    try:
+        await run_worker(settings, pool)
+    finally:
+        await pool.close()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `talent` console script."""
     parser = argparse.ArgumentParser(prog="talent", description="talent-journey: the Talent Ny Leder journey service")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run a whole demo journey through the event store and print it")
     sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("worker", help="run a journey worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, DATABASE_URL)")
     projections = sub.add_parser("projections", help="read models")
     projections.add_argument("action", choices=["rebuild"])
     args = parser.parse_args(argv)
     settings = Settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
-    runners = {"demo": run_demo, "migrate": run_migrate, "projections": run_rebuild}
+    runners = {"demo": run_demo, "migrate": run_migrate, "projections": run_rebuild, "worker": run_worker_command}
     try:
         return asyncio.run(runners[args.command](settings))
     except (OSError, asyncpg.PostgresError) as exc:

@@ -56,6 +56,8 @@ class JourneyInput(BaseModel):
     snapshot: JourneyState | None = None
     pending_signals: list[c.RescheduleSession] = []
     correlation_id: str | None = None
+    #: Continue as new once the history is this long, besides when Temporal suggests it.
+    continue_as_new_after: int | None = None
 
 
 class CommandResult(BaseModel):
@@ -114,10 +116,15 @@ class TalentJourneyWorkflow:
             state = self._current
             if state.state in TERMINAL_STATES:
                 break
-            if workflow.info().is_continue_as_new_suggested():
+            if self._history_is_long(start):
                 await self._quiesce()
                 workflow.continue_as_new(
-                    JourneyInput(journey_id=self._journey_id, snapshot=self._current, pending_signals=self._signals)
+                    JourneyInput(
+                        journey_id=self._journey_id,
+                        snapshot=self._current,
+                        pending_signals=self._signals,
+                        continue_as_new_after=start.continue_as_new_after,
+                    )
                 )
             wake = next_wakeup(state)
             self._changed = False
@@ -129,6 +136,12 @@ class TalentJourneyWorkflow:
                 )
         await self._quiesce()
         return status_of(self._current)
+
+    @staticmethod
+    def _history_is_long(start: JourneyInput) -> bool:
+        info = workflow.info()
+        limit = start.continue_as_new_after
+        return info.is_continue_as_new_suggested() or (limit is not None and info.get_current_history_length() >= limit)
 
     async def _quiesce(self) -> None:
         """Let running update handlers and notification deliveries finish."""
