@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 
 from domain.commands import NominateTalent
 from domain.status import JourneyStatus
@@ -37,9 +42,9 @@ async def start_journey(
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=TypedSearchAttributes(
             [
-                COHORT_ID.value_set(nomination.cohort.cohort_id),
-                JOURNEY_STATE.value_set("nominated"),
-                AT_RISK.value_set(False),
+                SearchAttributePair(COHORT_ID, nomination.cohort.cohort_id),
+                SearchAttributePair(JOURNEY_STATE, "nominated"),
+                SearchAttributePair(AT_RISK, False),
             ]
         ),
     )
