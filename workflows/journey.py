@@ -28,7 +28,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.status import JourneyStatus, status_of
     from workflows.names import AT_RISK, COHORT_ID, JOURNEY_STATE
 
-APPEND_TIMEOUT = timedelta(seconds=30)
+# An append takes milliseconds; a short timeout lets a crashed worker's append be retried soon,
+# which is safe because appends are idempotent.
+APPEND_TIMEOUT = timedelta(seconds=10)
 APPEND_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=2.0,
@@ -37,6 +39,8 @@ APPEND_RETRY = RetryPolicy(
 )
 DELIVERY_ATTEMPTS = 12
 DELIVERY_TIMEOUT = timedelta(minutes=2)
+# Delivery heartbeats after each message: a crashed worker's delivery is retried within this.
+DELIVERY_HEARTBEAT = timedelta(seconds=20)
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
     backoff_coefficient=2.0,
@@ -216,6 +220,7 @@ class TalentJourneyWorkflow:
                         Notifier.deliver,
                         DeliverInput(journey_id=self._journey_id, max_attempts=DELIVERY_ATTEMPTS),
                         start_to_close_timeout=DELIVERY_TIMEOUT,
+                        heartbeat_timeout=DELIVERY_HEARTBEAT,
                         retry_policy=DELIVERY_RETRY,
                     )
                 except ActivityError:
