@@ -159,10 +159,17 @@ class WebhookSender:
 _PENDING = """
 SELECT o.notification_id, o.channel, o.template, o.recipient_role, o.recipient_id, o.attempts,
        e.event_id, e.event_type, e.schema_version, e.data::text AS data, e.stream_id, e.stream_version,
-       e.global_position, e.occurred_at, s.talent_id, s.programme_id
+       e.global_position, e.occurred_at, s.talent_id, s.programme_id, slip.due_at AS slipped_due
   FROM outbox o
   JOIN events e ON e.event_id = o.event_id
   LEFT JOIN journey_status s ON s.journey_id = o.journey_id
+  -- An escalation tells the deadline that slipped (its MilestoneSlipped), not when the rung fired.
+  LEFT JOIN LATERAL (
+      SELECT m.data->>'due_at' AS due_at FROM events m
+       WHERE m.stream_id = e.stream_id AND m.stream_version < e.stream_version
+         AND m.event_type = 'MilestoneSlipped' AND m.data->>'milestone' = e.data->>'milestone'
+       ORDER BY m.stream_version DESC LIMIT 1
+  ) slip ON e.event_type = 'EscalationRaised'
  WHERE o.journey_id = $1 AND o.status = 'pending'
  ORDER BY e.global_position, o.notification_id
 """
@@ -260,7 +267,7 @@ class Notifier:
             recipient=recipient.name,
             talent=talent.name if isinstance(talent, PersonData) else "",
             milestone=str(data.get("milestone", "")),
-            due=_due(data),
+            due=_due(data, row["slipped_due"]),
             programme=str(row["programme_id"] or ""),
             journey=row["stream_id"].removeprefix("journey-"),
         )
@@ -291,9 +298,9 @@ class Notifier:
         await self._webhook.send(str(row["notification_id"]), payload)
 
 
-def _due(data: dict[str, Any]) -> str:
-    for key in ("due_at", "raised_at", "respond_by"):
-        value = data.get(key)
+def _due(data: dict[str, Any], slipped_due: str | None) -> str:
+    """When the notification's item is (or was) due: an escalation's is its milestone's slipped deadline."""
+    for value in (slipped_due, data.get("due_at"), data.get("respond_by")):
         if isinstance(value, str):
             return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
     return ""

@@ -17,6 +17,7 @@ import structlog
 from activities.store.db import create_pool, migrate
 from activities.store.eventstore import EventStore
 from activities.store.vault import Erased, PeopleVault, PersonData
+from cli import simulate
 from domain import commands as c
 from domain.errors import DomainError
 from domain.events import AttendanceStatus, EventMetadata, stream_id_for
@@ -272,8 +273,8 @@ async def run_worker_command(settings: Settings) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `talent` console script."""
+def build_parser() -> argparse.ArgumentParser:
+    """The `talent` command line."""
     parser = argparse.ArgumentParser(prog="talent", description="talent-journey: the Talent Ny Leder journey service")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run a whole demo journey through the event store and print it")
@@ -281,11 +282,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("worker", help="run a journey worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, DATABASE_URL)")
     projections = sub.add_parser("projections", help="read models")
     projections.add_argument("action", choices=["rebuild"])
-    args = parser.parse_args(argv)
+    programme = sub.add_parser("programme", help="programme definitions")
+    programme_actions = programme.add_subparsers(dest="action", required=True)
+    simulate_parser = programme_actions.add_parser(
+        "simulate",
+        help="run four scripted journeys of a programme on a throw-away database and time-skipping Temporal",
+    )
+    simulate_parser.add_argument("programme_file", type=Path, metavar="PROGRAMME.yaml")
+    simulate_parser.add_argument(
+        "--record-histories", type=Path, metavar="DIR", help="write each workflow's history to DIR/<scenario>.json"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `talent` console script."""
+    args = build_parser().parse_args(argv)
     settings = Settings()
-    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    level = settings.log_level
+    if args.command == "programme" and "log_level" not in settings.model_fields_set:
+        level = "WARNING"  # the simulation's output is its report: no worker chatter unless asked for
+    configure_logging(fmt=settings.log_format, level=level)
     runners = {"demo": run_demo, "migrate": run_migrate, "projections": run_rebuild, "worker": run_worker_command}
     try:
+        if args.command == "programme":
+            return asyncio.run(simulate.main(args.programme_file, settings, record_histories=args.record_histories))
         return asyncio.run(runners[args.command](settings))
     except (OSError, asyncpg.PostgresError) as exc:
         print(f"talent: database error: {exc}", file=sys.stderr)

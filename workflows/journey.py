@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
@@ -48,6 +49,10 @@ DELIVERY_RETRY = RetryPolicy(
     maximum_attempts=DELIVERY_ATTEMPTS,
 )
 SYSTEM: c.Actor = {"actor_id": "system", "actor_role": "system"}
+
+
+def _placeholder_id() -> uuid.UUID:
+    return uuid.UUID(int=0)
 
 
 class JourneyInput(BaseModel):
@@ -242,7 +247,8 @@ class TalentJourneyWorkflow:
         if self._state is None:
             return  # the nomination is still being stored: the handler waits for it, then decides
         try:
-            decide(self._state, command, now=workflow.now(), new_ids=workflow.uuid4)
+            # Validators run read-only (workflow.uuid4 would raise); the events are discarded anyway.
+            decide(self._state, command, now=workflow.now(), new_ids=_placeholder_id)
         except DomainError as exc:
             raise domain_failure(exc) from exc
 

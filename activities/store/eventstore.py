@@ -8,7 +8,8 @@ transaction id (`pg_current_xact_id()`), and `read_all` returns events ordered b
 (transaction_id, global_position), only below the reader's snapshot `xmin` — the oldest
 transaction still in flight. Every transaction below `xmin` has finished, so nothing that could
 still commit sorts before what the reader returns: no event is ever skipped. The price: one
-long-running transaction holds the feed back until it ends (never keep one open on this database).
+long-running transaction holds the feed back until it ends (never keep one open on this server:
+the snapshot's xmin spans every database of the PostgreSQL server, not just this one).
 A checkpoint is the `global_position` of the last event read; `read_all(after=...)` resumes after
 that event in this order.
 """

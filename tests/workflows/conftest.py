@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from workers.settings import Settings
+from tests.workflows.journeys import Journeys
 from workers.worker import build_worker, components, register_search_attributes
 
 
@@ -48,3 +49,11 @@ async def journey_worker(
         worker = build_worker(time_env.client, parts, task_queue=f"tq-{uuid.uuid4().hex[:8]}")
         async with worker:
             yield worker
+
+
+@pytest.fixture
+async def journeys(time_env: WorkflowEnvironment, journey_worker: Worker) -> AsyncIterator[Journeys]:
+    """Starts journeys on the test worker; terminates at teardown those a test left running."""
+    started = Journeys(time_env, journey_worker)
+    yield started
+    await started.close()
