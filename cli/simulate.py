@@ -36,7 +36,7 @@ from domain.status import JourneyStatus
 from workers.journeys import start_journey
 from workers.postgres import create_database, drop_database, server_dsn
 from workers.settings import Settings
-from workers.worker import build_worker, components, register_search_attributes
+from workers.worker import build_worker, components, register_search_attributes, sdk_runtime
 from workflows.journey import TalentJourneyWorkflow
 
 JourneyHandle = WorkflowHandle[TalentJourneyWorkflow, JourneyStatus]
@@ -167,26 +167,28 @@ def easter_sunday(year: int) -> date:
 def pause_window(programme: Programme, pace: Pace, start: datetime, end: datetime) -> tuple[datetime, datetime, str]:
     """When the paused talent leaves and comes back, and how that was chosen.
 
-    A real programme: from the Monday before Maundy Thursday (10:00) of the first Easter inside
-    the programme, back 20 working days later by the programme's calendar. A compressed
-    programme has no Easter: it pauses 40 % into the programme for 20 working days at its pace.
+    A real programme: from the Tuesday before Maundy Thursday (10:00; sessions fall on Mondays)
+    of the first Easter inside the programme, back 20 working days later by the programme's
+    calendar. A compressed programme has no Easter: it pauses 40 % into the programme for as
+    long as 20 working days last at its pace.
     """
     cal = programme.working_calendar
     if pace.compressed:
         paused = start + (end - start) * 2 / 5
-        return paused, paused + pace.day * PAUSE_WORKING_DAYS * 7 / 5, "40 % into the compressed programme"
+        resumed = paused + pace.day * PAUSE_WORKING_DAYS * 7 / 5
+        return paused, resumed, "40 % into the programme, at its compressed pace"
     for year in range(start.year, end.year + 1):
         maundy_thursday = easter_sunday(year) - timedelta(days=3)
-        paused = datetime.combine(maundy_thursday - timedelta(days=3), datetime.min.time(), tzinfo=cal.tz)
+        paused = datetime.combine(maundy_thursday - timedelta(days=2), datetime.min.time(), tzinfo=cal.tz)
         paused += timedelta(hours=10)
         if start < paused < end:
-            return paused, cal.shift_working_days(paused, PAUSE_WORKING_DAYS), f"Easter {year}"
+            return paused, cal.shift_working_days(paused, PAUSE_WORKING_DAYS), f"over Easter {year}"
     middle = _working_day_before(cal, start + (end - start) * 2 / 5).replace(hour=10, minute=0)
-    return middle, cal.shift_working_days(middle, PAUSE_WORKING_DAYS), "no Easter inside the programme: mid-programme"
+    return middle, cal.shift_working_days(middle, PAUSE_WORKING_DAYS), "mid-programme (no Easter falls inside it)"
 
 
-def scenarios(programme: Programme, pause: tuple[datetime, datetime]) -> tuple[Scenario, ...]:
-    """The four scripted journeys."""
+def scenarios(programme: Programme, pause: tuple[datetime, datetime], why: str) -> tuple[Scenario, ...]:
+    """The four scripted journeys; `why` says how the pause was placed."""
     mandatory = programme.mandatory_sessions()
     skipped = mandatory[len(mandatory) // 2].key
     return (
@@ -197,7 +199,7 @@ def scenarios(programme: Programme, pause: tuple[datetime, datetime]) -> tuple[S
         ),
         Scenario("absent", f"absent from the mandatory session {skipped!r}, otherwise punctual", absent_from=skipped),
         Scenario("no-meetings", "punctual, but the nearest leader never holds a mentor meeting", holds_meetings=False),
-        Scenario("paused", f"punctual, paused for {PAUSE_WORKING_DAYS} working days over Easter", pause=pause),
+        Scenario("paused", f"punctual, paused for {PAUSE_WORKING_DAYS} working days {why}", pause=pause),
     )
 
 
@@ -206,6 +208,14 @@ def _working_day_before(cal: WorkingCalendar, at: datetime) -> datetime:
     local = cal.local(at)
     while not cal.is_working_day(local.date()):
         local -= timedelta(days=1)
+    return local
+
+
+def _working_day_after(cal: WorkingCalendar, at: datetime) -> datetime:
+    """`at`, moved on to the nearest working day."""
+    local = cal.local(at)
+    while not cal.is_working_day(local.date()):
+        local += timedelta(days=1)
     return local
 
 
@@ -250,9 +260,10 @@ def plan(scenario: Scenario, state: JourneyState, pace: Pace, now: datetime) -> 
             submitted = at(on_working_day(milestone.due_at - 4 * pace.day))
             steps.append((submitted, c.SubmitTrack(**scenario.talent, track_key=track.key)))
         if track.leader_signoff:
-            steps.append(
-                (at(submitted + pace.day), c.SignOffTrack(**scenario.leader, track_key=track.key, decision="approve"))
-            )
+            signed = submitted + pace.day
+            if not pace.compressed and (later := _working_day_after(cal, signed)) < milestone.due_at:
+                signed = later
+            steps.append((at(signed), c.SignOffTrack(**scenario.leader, track_key=track.key, decision="approve")))
     if scenario.holds_meetings:
         previous: datetime | None = None
         for number in range(len(state.meetings) + 1, state.programme.mentor_meetings.count + 1):
@@ -500,7 +511,7 @@ def print_notifications(rows: Sequence[Mapping[str, Any]], cast: Sequence[Scenar
 # -- the command --------------------------------------------------------------------------------
 
 
-def test_server_binary() -> str:
+def time_skipping_server() -> str:
     """The time-skipping test server installed next to this interpreter (never downloaded)."""
     path = Path(sys.executable).parent / "temporal-test-server"
     if not path.exists():
@@ -520,6 +531,7 @@ def read_programme(path: Path) -> Programme:
 async def simulate(programme: Programme, settings: Settings, *, record_histories: Path | None = None) -> None:
     """Run the four scripted journeys of `programme` and print what they did."""
     started = time.monotonic()
+    binary = time_skipping_server()
     # A throw-away vault key and no delivery channels: nothing leaves the simulation.
     key = SecretStr(base64.b64encode(secrets.token_bytes(32)).decode())
     quiet = settings.model_copy(update={"smtp_host": None, "webhook_url": None, "vault_key": key})
@@ -531,7 +543,7 @@ async def simulate(programme: Programme, settings: Settings, *, record_histories
         try:
             async with pool.acquire() as conn:
                 await migrate(conn)
-            await _simulate(programme, quiet, pool, record_histories)
+            await _simulate(programme, quiet, pool, binary, record_histories)
         finally:
             await pool.close()
     finally:
@@ -540,12 +552,16 @@ async def simulate(programme: Programme, settings: Settings, *, record_histories
 
 
 async def _simulate(
-    programme: Programme, settings: Settings, pool: asyncpg.Pool[asyncpg.Record], record_histories: Path | None
+    programme: Programme,
+    settings: Settings,
+    pool: asyncpg.Pool[asyncpg.Record],
+    binary: str,
+    record_histories: Path | None,
 ) -> None:
     pace = Pace.of(programme)
     store = EventStore(pool)
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=test_server_binary()
+        data_converter=pydantic_data_converter, test_server_existing_path=binary, runtime=sdk_runtime()
     )
     async with env:
         await register_search_attributes(env.client, "default")
@@ -555,17 +571,22 @@ async def _simulate(
         start = cohort.start_instant(programme)
         end = cal.add(start, programme.completion.evaluate_after)
         paused, resumed, why = pause_window(programme, pace, start, end)
-        cast = scenarios(programme, (paused, resumed))
+        cast = scenarios(programme, (paused, resumed), why)
         async with components(settings, pool) as parts:
             worker = build_worker(env.client, parts, task_queue=f"simulate-{uuid.uuid4().hex[:8]}")
             async with worker:
                 handles, refused = await drive(env, store, programme, cohort, cast, pace, task_queue=worker.task_queue)
-                try:
-                    results = await asyncio.wait_for(
-                        asyncio.gather(*(handles[s.name].result() for s in cast)), RESULT_TIMEOUT
-                    )
-                except TimeoutError as exc:
-                    raise SimulationError(f"the journeys did not end within {RESULT_TIMEOUT:.0f} s") from exc
+                # One result at a time: each wait unlocks the server's time skipping, and the test
+                # server refuses a second unlock while one is held. Time is global, so every
+                # journey moves on while the first is awaited.
+                results = []
+                for s in cast:
+                    try:
+                        results.append(await asyncio.wait_for(handles[s.name].result(), RESULT_TIMEOUT))
+                    except TimeoutError as exc:
+                        raise SimulationError(
+                            f"journey {s.journey_id} did not end within {RESULT_TIMEOUT:.0f} s"
+                        ) from exc
                 outcomes = [
                     Outcome(s, status, await store.read_stream(stream_id_for(s.journey_id)), refused[s.name])
                     for s, status in zip(cast, results, strict=True)
@@ -579,12 +600,13 @@ async def _simulate(
             f"Cohort {cohort.cohort_id}: starts {start.astimezone(cal.tz):{fmt}}, {len(cohort.sessions)} sessions "
             f"every {_span(pace.session_gap)}, evaluated {end.astimezone(cal.tz):{fmt}}"
         )
-        print(f"Pause ({why}): {paused.astimezone(cal.tz):{fmt}} to {resumed.astimezone(cal.tz):{fmt}}")
+        print(f"Pause {why}: {paused.astimezone(cal.tz):{fmt}} to {resumed.astimezone(cal.tz):{fmt}}")
         for outcome in outcomes:
             print_journey(outcome, programme, pace)
         print_notifications(await notification_rows(pool), cast)
         if record_histories is not None:
-            print(f"\nworkflow histories written to {record_histories}/ ({', '.join(s.name for s in cast)}).json")
+            written = ", ".join(f"{s.name}.json" for s in cast)
+            print(f"\nworkflow histories written to {record_histories}: {written}")
 
 
 def write_histories(folder: Path, histories: Mapping[str, str]) -> None:

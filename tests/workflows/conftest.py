@@ -14,8 +14,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from workers.settings import Settings
 from tests.workflows.journeys import Journeys
+from workers.settings import Settings
 from workers.worker import build_worker, components, register_search_attributes
 
 

@@ -12,7 +12,12 @@ from typing import Any, TypeAlias, TypeVar
 import asyncpg
 import holidays
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.client import (
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -82,11 +87,20 @@ class Journeys:
         return handle
 
     async def close(self) -> None:
-        """Terminate what is still running, so no orphaned timer fires on a queue without a worker."""
+        """Let the test worker finish what it was given, then terminate what is still running.
+
+        Work left pending on a queue whose worker has gone (a delivery, a timer that fires later)
+        would lock the test server's clock: every later test's time skipping would stall.
+        """
         for handle in self._handles:
-            described = await handle.describe()
+            described = await eventually(handle.describe, _idle)
             if described.status == WorkflowExecutionStatus.RUNNING:
                 await handle.terminate("test finished")
+
+
+def _idle(described: WorkflowExecutionDescription) -> bool:
+    raw = described.raw_description
+    return not raw.pending_activities and not raw.HasField("pending_workflow_task")
 
 
 async def send(handle: Handle, command: c.Command, *, update_id: str | None = None) -> CommandResult:
@@ -284,7 +298,9 @@ def on_track(cohort: Cohort, plan: JourneyStatus, pace: Pace) -> list[tuple[date
             key = m.key.removeprefix("track:")
             submitted = m.due_at - pace.submit_before
             agenda.append((submitted, c.SubmitTrack(**TALENT, track_key=key, reflection_ref=f"r-{key}")))
-            agenda.append((submitted + pace.sign_off_after, c.SignOffTrack(**LEADER, track_key=key, decision="approve")))
+            agenda.append(
+                (submitted + pace.sign_off_after, c.SignOffTrack(**LEADER, track_key=key, decision="approve"))
+            )
         elif m.kind == "mentor_meeting":
             held = m.due_at - pace.meet_before
             agenda.append((held, c.LogMentorMeeting(**LEADER, held_on=local(held).date())))
