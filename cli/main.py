@@ -273,6 +273,28 @@ async def run_worker_command(settings: Settings) -> int:
     return 0
 
 
+async def run_dead_letters(settings: Settings) -> int:
+    """List the notifications that could not be delivered (the dead-letter state), newest first."""
+    pool = await open_pool(settings)
+    try:
+        rows = await pool.fetch(
+            """SELECT notification_id, journey_id, channel, template, recipient_role, recipient_id, attempts,
+                      last_error, created_at
+                 FROM outbox WHERE status = 'dead' ORDER BY created_at DESC LIMIT 500"""
+        )
+    finally:
+        await pool.close()
+    if not rows:
+        print("no dead-lettered notifications")
+        return 0
+    for r in rows:
+        print(
+            f"{r['created_at']:%Y-%m-%d %H:%M}  {r['journey_id']:<24} {r['channel']:<8} {r['template']:<28} "
+            f"{r['recipient_role']:<15} {r['recipient_id'] or '-':<16} attempts={r['attempts']}  {r['last_error']}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `talent` command line."""
     parser = argparse.ArgumentParser(prog="talent", description="talent-journey: the Talent Ny Leder journey service")
@@ -282,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run a journey worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, DATABASE_URL)")
     projections = sub.add_parser("projections", help="read models")
     projections.add_argument("action", choices=["rebuild"])
+    notifications = sub.add_parser("notifications", help="the notification outbox")
+    notifications.add_argument("action", choices=["dead"], help="dead: list dead-lettered notifications")
     programme = sub.add_parser("programme", help="programme definitions")
     programme_actions = programme.add_subparsers(dest="action", required=True)
     simulate_parser = programme_actions.add_parser(
@@ -303,7 +327,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "programme" and "log_level" not in settings.model_fields_set:
         level = "WARNING"  # the simulation's output is its report: no worker chatter unless asked for
     configure_logging(fmt=settings.log_format, level=level)
-    runners = {"demo": run_demo, "migrate": run_migrate, "projections": run_rebuild, "worker": run_worker_command}
+    runners = {
+        "demo": run_demo,
+        "migrate": run_migrate,
+        "projections": run_rebuild,
+        "worker": run_worker_command,
+        "notifications": run_dead_letters,
+    }
     try:
         if args.command == "programme":
             return asyncio.run(simulate.main(args.programme_file, settings, record_histories=args.record_histories))
