@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(default=None, alias="TALENT_SMTP_PASSWORD")
     smtp_starttls: bool = Field(default=False, alias="TALENT_SMTP_STARTTLS")
 
+    tokens_file: Path | None = Field(default=None, alias="TALENT_TOKENS_FILE", description="JSON list of tokens")
+    jwt_secret: SecretStr | None = Field(default=None, alias="TALENT_JWT_SECRET", description="HS256 secret")
+    jwt_issuer: str | None = Field(default=None, alias="TALENT_JWT_ISSUER")
+    jwt_audience: str | None = Field(default=None, alias="TALENT_JWT_AUDIENCE")
+    max_body_bytes: int = Field(default=256 * 1024, alias="TALENT_MAX_BODY_BYTES")
+
     webhook_url: str | None = Field(default=None, alias="TALENT_WEBHOOK_URL", description="unset: webhooks skipped")
     webhook_secret: SecretStr | None = Field(default=None, alias="TALENT_WEBHOOK_SECRET")
 

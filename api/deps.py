@@ -1,0 +1,84 @@
+"""Request dependencies as named Annotated aliases: resources, the caller, scoping."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Header, Request
+from temporalio.client import Client
+
+from activities.store.catalog import Catalog
+from activities.store.eventstore import EventStore
+from activities.store.vault import PeopleVault
+from api.auth import Authenticator, Principal
+from api.problems import Problem
+from workers.settings import Settings
+
+
+@dataclass
+class Resources:
+    """What the API works with; built once by the app's owner (CLI, tests)."""
+
+    settings: Settings
+    pool: asyncpg.Pool[asyncpg.Record]
+    store: EventStore
+    vault: PeopleVault
+    catalog: Catalog
+    temporal: Client
+    authenticator: Authenticator
+    task_queue: str
+
+
+def _resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+Deps = Annotated[Resources, Depends(_resources)]
+
+
+def _principal(resources: Deps, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise Problem(
+            401,
+            "Unauthorized",
+            "a bearer token is required",
+            code="unauthorized",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    principal = resources.authenticator.authenticate(authorization[7:].strip())
+    if principal is None:
+        raise Problem(
+            401,
+            "Unauthorized",
+            "the token is not valid",
+            code="unauthorized",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    return principal
+
+
+Caller = Annotated[Principal, Depends(_principal)]
+
+
+def require(principal: Principal, *roles: str) -> None:
+    """403 unless the caller has one of `roles`."""
+    if principal.role not in roles:
+        raise Problem(403, "Forbidden", f"a {principal.role} may not do this", code="forbidden")
+
+
+async def can_see(resources: Resources, principal: Principal, journey_id: str) -> bool:
+    """Object-level scoping: a leader sees journeys they lead or led, a talent their own."""
+    if principal.role in ("coordinator", "hr_system"):
+        return bool(await resources.pool.fetchval("SELECT 1 FROM journey_status WHERE journey_id = $1", journey_id))
+    role = "nearest_leader" if principal.role == "leader" else "talent"
+    return bool(
+        await resources.pool.fetchval(
+            "SELECT 1 FROM journey_access WHERE journey_id = $1 AND person_id = $2 AND role = $3",
+            journey_id,
+            principal.person_id,
+            role,
+        )
+    )

@@ -1,0 +1,59 @@
+"""Idempotency-Key on POST: the same key and body replays the stored response; another body is 422."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from api.auth import Principal
+from api.deps import Resources
+from api.problems import Problem
+
+Handler = Callable[[], Awaitable[tuple[int, Any]]]
+
+
+async def idempotent(
+    request: Request, resources: Resources, principal: Principal, key: str | None, handler: Handler
+) -> JSONResponse:
+    """Run `handler` once per (caller, key); replay its response for a retry with the same body."""
+    if key is None:
+        status, body = await handler()
+        return JSONResponse(body, status_code=status)
+    if not 1 <= len(key) <= 200:
+        raise Problem(422, "Invalid request", "Idempotency-Key must be 1-200 characters", code="invalid_request")
+    digest = hashlib.sha256(await request.body()).hexdigest()
+    row = await resources.pool.fetchrow(
+        "SELECT method, path, body_sha256, status, response::text FROM idempotency_keys "
+        "WHERE principal = $1 AND key = $2",
+        principal.token_id,
+        key,
+    )
+    if row is not None:
+        if (row["method"], row["path"], row["body_sha256"]) != (request.method, request.url.path, digest):
+            raise Problem(
+                422,
+                "Idempotency key reused",
+                "this Idempotency-Key was used with another request",
+                code="idempotency_key_reused",
+            )
+        return JSONResponse(
+            json.loads(row["response"]), status_code=row["status"], headers={"Idempotent-Replayed": "true"}
+        )
+    status, body = await handler()
+    await resources.pool.execute(
+        """INSERT INTO idempotency_keys (principal, key, method, path, body_sha256, status, response)
+           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT DO NOTHING""",
+        principal.token_id,
+        key,
+        request.method,
+        request.url.path,
+        digest,
+        status,
+        json.dumps(body, default=str),
+    )
+    return JSONResponse(body, status_code=status)

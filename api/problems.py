@@ -1,0 +1,162 @@
+"""Errors as RFC 9457 `application/problem+json`, mapped to HTTP in this one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+
+from activities.store.catalog import CatalogConflict, UnknownProgramme
+from domain.errors import DomainError, ProgrammeInvalid
+
+PROBLEM = "application/problem+json"
+#: Domain refusal kinds and the HTTP status each means.
+KIND_STATUS = {"conflict": 409, "invalid": 422, "forbidden": 403, "not_found": 404}
+
+
+class Problem(Exception):
+    """An error the API answers with, as problem details."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        code: str,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.code = code
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+def problem_response(p: Problem) -> JSONResponse:
+    """The problem as a response."""
+    body = {
+        "type": f"https://talent-journey.example/problems/{p.code}",
+        "title": p.title,
+        "status": p.status,
+        "detail": p.detail,
+        "code": p.code,
+        **p.extra,
+    }
+    return JSONResponse(body, status_code=p.status, media_type=PROBLEM, headers=p.headers)
+
+
+def not_found(what: str) -> Problem:
+    """404: unknown, or not yours to see (never tell which)."""
+    return Problem(404, "Not found", f"{what} not found", code="not_found")
+
+
+def unavailable(dependency: str) -> Problem:
+    """503 with Retry-After while a dependency is down."""
+    return Problem(
+        503,
+        "Service unavailable",
+        f"{dependency} is unreachable; try again shortly",
+        code="unavailable",
+        headers={"Retry-After": "5"},
+        extra={"dependency": dependency},
+    )
+
+
+def from_domain(error: DomainError) -> Problem:
+    """A domain refusal: its kind decides the status, its code travels along."""
+    return Problem(KIND_STATUS.get(error.kind, 409), "Command refused", error.message, code=error.code)
+
+
+def from_update_failure(error: WorkflowUpdateFailedError) -> Problem:
+    """A refusal raised inside the workflow (a validator or handler): type is the domain code."""
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type:
+        kind = "conflict"
+        if cause.details and isinstance(cause.details[0], dict):
+            kind = str(cause.details[0].get("kind", "conflict"))
+        return Problem(KIND_STATUS.get(kind, 409), "Command refused", cause.message, code=cause.type)
+    return Problem(409, "Command refused", "the journey refused the command", code="refused")
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into problem+json."""
+
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc)
+
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        return problem_response(from_domain(exc))
+
+    @app.exception_handler(WorkflowUpdateFailedError)
+    async def _update(_: Request, exc: WorkflowUpdateFailedError) -> JSONResponse:
+        return problem_response(from_update_failure(exc))
+
+    @app.exception_handler(ProgrammeInvalid)
+    async def _invalid(_: Request, exc: ProgrammeInvalid) -> JSONResponse:
+        return problem_response(
+            Problem(
+                422,
+                "Invalid definition",
+                "; ".join(exc.errors),
+                code="invalid_definition",
+                extra={"errors": exc.errors},
+            )
+        )
+
+    @app.exception_handler(CatalogConflict)
+    async def _conflict(_: Request, exc: CatalogConflict) -> JSONResponse:
+        return problem_response(Problem(409, "Already exists", str(exc), code=exc.code))
+
+    @app.exception_handler(UnknownProgramme)
+    async def _unknown_programme(_: Request, exc: UnknownProgramme) -> JSONResponse:
+        return problem_response(Problem(422, "Unknown programme", str(exc), code=exc.code))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "message": err["msg"]}
+            for err in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
+        return problem_response(
+            Problem(422, "Invalid request", detail, code="invalid_request", extra={"errors": errors})
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        headers = dict(exc.headers or {})
+        return problem_response(
+            Problem(
+                exc.status_code,
+                str(exc.detail),
+                str(exc.detail),
+                code=codes.get(exc.status_code, "http_error"),
+                headers=headers,
+            )
+        )
+
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    async def _pg_down(_: Request, __: Exception) -> JSONResponse:
+        return problem_response(unavailable("database"))
+
+    @app.exception_handler(OSError)
+    async def _os(_: Request, __: Exception) -> JSONResponse:
+        return problem_response(unavailable("database"))
+
+    @app.exception_handler(RPCError)
+    async def _temporal_down(_: Request, __: Exception) -> JSONResponse:
+        return problem_response(unavailable("temporal"))

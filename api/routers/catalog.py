@@ -1,0 +1,89 @@
+"""Programme versions and cohorts."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Request
+from fastapi.responses import JSONResponse
+
+from api.deps import Caller, Deps, require
+from api.idempotency import idempotent
+from api.problems import not_found
+from domain.programme import parse_cohort, parse_programme
+
+router = APIRouter(prefix="/v1", tags=["programmes", "cohorts"])
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+@router.post("/programmes", status_code=201)
+async def publish_programme(
+    request: Request,
+    resources: Deps,
+    caller: Caller,
+    body: Annotated[dict[str, Any], Body()],
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Publish a programme version (§3); published versions are immutable."""
+    require(caller, "coordinator")
+
+    async def run() -> tuple[int, Any]:
+        programme = parse_programme(body)
+        created = await resources.catalog.publish(programme)
+        return (201 if created else 200), programme.model_dump(mode="json")
+
+    return await idempotent(request, resources, caller, key, run)
+
+
+@router.get("/programmes/{programme_id}/versions/{version}")
+async def read_programme(programme_id: str, version: int, resources: Deps, caller: Caller) -> dict[str, Any]:
+    """A published programme version."""
+    del caller
+    programme = await resources.catalog.programme(programme_id, version)
+    if programme is None:
+        raise not_found("programme version")
+    return programme.model_dump(mode="json")
+
+
+@router.post("/cohorts", status_code=201)
+async def create_cohort(
+    request: Request,
+    resources: Deps,
+    caller: Caller,
+    body: Annotated[dict[str, Any], Body()],
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Create a cohort of a published programme version, with its session calendar."""
+    require(caller, "coordinator")
+
+    async def run() -> tuple[int, Any]:
+        cohort = parse_cohort(body)
+        created = await resources.catalog.create_cohort(cohort)
+        return (201 if created else 200), cohort.model_dump(mode="json")
+
+    return await idempotent(request, resources, caller, key, run)
+
+
+@router.get("/cohorts/{cohort_id}")
+async def cohort_status(cohort_id: str, resources: Deps, caller: Caller) -> dict[str, Any]:
+    """Counts by state, at-risk journeys and open escalations of a cohort."""
+    require(caller, "coordinator")
+    cohort = await resources.catalog.cohort(cohort_id)
+    if cohort is None:
+        raise not_found("cohort")
+    counts = await resources.pool.fetch("SELECT state, journeys FROM cohort_counts WHERE cohort_id = $1", cohort_id)
+    at_risk = await resources.pool.fetch(
+        "SELECT journey_id, status->'at_risk_reasons' AS reasons FROM journey_status "
+        "WHERE cohort_id = $1 AND at_risk ORDER BY journey_id",
+        cohort_id,
+    )
+    open_escalations = await resources.pool.fetchval(
+        "SELECT coalesce(sum(open_escalations), 0) FROM journey_status WHERE cohort_id = $1", cohort_id
+    )
+    return {
+        "cohort": cohort.model_dump(mode="json"),
+        "counts": {r["state"]: r["journeys"] for r in counts},
+        "at_risk": [{"journey_id": r["journey_id"], "reasons": json.loads(r["reasons"])} for r in at_risk],
+        "open_escalations": int(open_escalations),
+    }

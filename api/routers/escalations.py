@@ -1,0 +1,39 @@
+"""Open escalations across journeys, for coordinators."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from api.deps import Caller, Deps, require
+
+router = APIRouter(prefix="/v1/escalations", tags=["escalations"])
+
+
+@router.get("")
+async def list_escalations(
+    resources: Deps,
+    caller: Caller,
+    state: Literal["open"] = "open",
+    cohort_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+) -> dict[str, Any]:
+    """Raised rungs not yet resolved, oldest first."""
+    require(caller, "coordinator")
+    del state
+    rows = await resources.pool.fetch(
+        "SELECT journey_id, cohort_id, status->'escalations' AS escalations FROM journey_status "
+        "WHERE open_escalations > 0 AND ($1::text IS NULL OR cohort_id = $1) ORDER BY journey_id LIMIT $2",
+        cohort_id,
+        limit,
+    )
+    items = [
+        {"journey_id": r["journey_id"], "cohort_id": r["cohort_id"], **x}
+        for r in rows
+        for x in json.loads(r["escalations"])
+        if x["resolved_at"] is None
+    ]
+    items.sort(key=lambda x: x["raised_at"])
+    return {"items": items}
