@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import date
@@ -177,13 +178,13 @@ async def nominate(
             task_queue=resources.task_queue,
             correlation_id=request.headers.get("X-Correlation-Id"),
         )
-        return 201, {
-            "journey_id": journey_id,
-            "cohort_id": cohort.cohort_id,
-            "state": "nominated",
-            "talent_id": body.talent.person_id,
-            "external_ref": body.external_ref,
-        }
+        # The workflow stores the nomination in its first step; answer with the stored journey.
+        for _ in range(200):
+            status = await resources.store.status(journey_id)
+            if status is not None:
+                return 201, status.model_dump(mode="json")
+            await asyncio.sleep(0.05)
+        return 201, {"journey_id": journey_id, "cohort_id": cohort.cohort_id, "state": "nominated"}
 
     return await idempotent(request, resources, caller, key, run)
 

@@ -1,0 +1,59 @@
+"""The API in process over ASGI, on the time-skipping server with a real worker and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.store.catalog import Catalog
+from activities.store.eventstore import EventStore
+from activities.store.vault import PeopleVault
+from api.app import create_app
+from api.auth import Authenticator, TokenEntry
+from api.deps import Resources
+from tests.workflows.conftest import journey_worker, time_env  # noqa: F401 - fixtures used here
+from workers.settings import Settings
+
+TOKENS = {
+    "coordinator": TokenEntry(token="tok-coordinator", role="coordinator", person_id="p-coord"),
+    "hr": TokenEntry(token="tok-hr", role="hr_system"),
+    "leader": TokenEntry(token="tok-leader", role="leader", person_id="p-leader"),
+    "other_leader": TokenEntry(token="tok-other-leader", role="leader", person_id="p-other-leader"),
+    "talent": TokenEntry(token="tok-talent", role="talent", person_id="p-talent"),
+}
+
+
+@pytest.fixture
+async def api(
+    time_env: WorkflowEnvironment,  # noqa: F811 - the imported fixture
+    journey_worker: Worker,  # noqa: F811 - the imported fixture
+    pool: asyncpg.Pool[asyncpg.Record],
+    tmp_path: Path,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the API, which talks to the test worker's task queue."""
+    settings = Settings.model_validate({"data_dir": tmp_path, "max_body_bytes": 64 * 1024})
+    resources = Resources(
+        settings=settings,
+        pool=pool,
+        store=EventStore(pool),
+        vault=PeopleVault(pool, os.urandom(32)),
+        catalog=Catalog(pool),
+        temporal=time_env.client,
+        authenticator=Authenticator(list(TOKENS.values())),
+        task_queue=journey_worker.task_queue,
+    )
+    transport = httpx.ASGITransport(app=create_app(resources))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+        yield client
+
+
+def auth(who: str) -> dict[str, str]:
+    """The Authorization header of a test principal."""
+    return {"Authorization": f"Bearer {TOKENS[who].token}"}
