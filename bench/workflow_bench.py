@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import re
 import sys
 import time
 import uuid
@@ -42,7 +41,7 @@ from activities.store.db import create_pool, migrate
 from bench.trivial import TrivialWorkflow, noop
 from domain import commands as c
 from domain.programme import Programme, load_programme
-from tests.support import COORD, compressed_cohort, reference_cohort, reference_programme
+from tests.support import COORD, compressed_cohort, reference_cohort, reference_programme, scaled
 from workers.devserver import dev_server_args, temporal_binary
 from workers.journeys import start_journey
 from workers.postgres import create_database, drop_database, server_dsn
@@ -50,26 +49,6 @@ from workers.settings import Settings
 from workers.worker import components, workflow_runner
 from workflows.journey import TalentJourneyWorkflow
 from workflows.names import SEARCH_ATTRIBUTES
-
-_ISO = re.compile(r"^P(?:T(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)$")
-
-
-def scaled(programme: Programme, factor: float) -> Programme:
-    """The programme with every ISO delay (PT#M#S) multiplied by `factor`."""
-
-    def walk(value: Any) -> Any:
-        if isinstance(value, dict):
-            if set(value) == {"iso"}:
-                m = _ISO.match(value["iso"])
-                if m:
-                    seconds = (float(m.group(1) or 0) * 60 + float(m.group(2) or 0)) * factor
-                    return {"iso": f"PT{max(seconds, 0.05):.3f}S"}
-            return {k: walk(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v) for v in value]
-        return value
-
-    return Programme.model_validate(walk(programme.model_dump(mode="json")))
 
 
 class ActivityCounter(Interceptor):

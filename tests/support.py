@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -128,3 +129,22 @@ COORD: c.Actor = {"actor_id": "p-coord", "actor_role": "coordinator"}
 TALENT: c.Actor = {"actor_id": "p-talent", "actor_role": "talent"}
 LEADER: c.Actor = {"actor_id": "p-leader", "actor_role": "leader"}
 SYSTEM: c.Actor = {"actor_id": "system", "actor_role": "system"}
+
+
+_ISO_SECONDS = re.compile(r"^PT(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?$")
+
+
+def scaled(programme: Programme, factor: float) -> Programme:
+    """The programme with every minutes/seconds ISO delay multiplied by `factor` (at least 50 ms)."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"iso"} and (m := _ISO_SECONDS.match(value["iso"])):
+                seconds = (float(m.group(1) or 0) * 60 + float(m.group(2) or 0)) * factor
+                return {"iso": f"PT{max(seconds, 0.05):.3f}S"}
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return Programme.model_validate(walk(programme.model_dump(mode="json")))

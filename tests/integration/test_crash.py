@@ -8,7 +8,6 @@ import collections
 import json
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -24,31 +23,13 @@ from activities.store.vault import PeopleVault, PersonData
 from domain import commands as c
 from domain.events import EVENT_ADAPTER, stream_id_for
 from domain.journey import next_wakeup
-from domain.programme import Programme
 from tests.integration.conftest import WEBHOOK_SECRET, MailServer, WebhookReceiver
-from tests.support import COORD, SYSTEM, Journey, compressed_cohort, compressed_programme
+from tests.support import COORD, SYSTEM, Journey, compressed_cohort, compressed_programme, scaled
 from workers.journeys import start_journey
 
 ROOT = Path(__file__).resolve().parents[2]
 JOURNEYS = 6
 KILLS = 5
-_ISO = re.compile(r"^PT(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?$")
-
-
-def scaled(programme: Programme, factor: float) -> Programme:
-    """The compressed programme with every ISO delay multiplied by `factor`."""
-
-    def walk(value: Any) -> Any:
-        if isinstance(value, dict):
-            if set(value) == {"iso"} and (m := _ISO.match(value["iso"])):
-                seconds = (float(m.group(1) or 0) * 60 + float(m.group(2) or 0)) * factor
-                return {"iso": f"PT{max(seconds, 0.05):.3f}S"}
-            return {k: walk(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v) for v in value]
-        return value
-
-    return Programme.model_validate(walk(programme.model_dump(mode="json")))
 
 
 def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
