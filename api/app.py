@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from api import problems
 from api.deps import Resources
 from api.problems import Problem, problem_response
-from api.routers import catalog, escalations, health, journeys
+from api.routers import catalog, escalations, health, journeys, people
 
 log = structlog.get_logger("talent.api")
 
@@ -27,7 +27,7 @@ def create_app(resources: Resources) -> FastAPI:
     )
     app.state.resources = resources
     problems.install(app)
-    for router in (health.router, catalog.router, journeys.router, escalations.router):
+    for router in (health.router, catalog.router, journeys.router, escalations.router, people.router):
         app.include_router(router)
     limit = resources.settings.max_body_bytes
 

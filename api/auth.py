@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import jwt
 from pydantic import BaseModel, ConfigDict, TypeAdapter
@@ -36,8 +37,15 @@ class TokenEntry(BaseModel):
 _ENTRIES = TypeAdapter(list[TokenEntry])
 
 
+#: Asymmetric algorithms a JWKS key may sign with; `none` and HMAC are never taken from a JWKS.
+JWKS_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
+
+
 class Authenticator:
-    """Checks a bearer token against the tokens file, or as a JWT (HS256 shared secret)."""
+    """Checks a bearer token against the tokens file, or as a JWT: HS256 with a shared secret, or
+    signed by a key from the issuer's JWKS with an algorithm from an allow-list. Every JWT must
+    carry `exp`, `sub` and `role` (and `person_id` for leaders and talents); issuer and audience
+    are checked when configured."""
 
     def __init__(
         self,
@@ -46,14 +54,21 @@ class Authenticator:
         jwt_secret: str | None = None,
         jwt_issuer: str | None = None,
         jwt_audience: str | None = None,
+        jwks_url: str | None = None,
+        jwks_algorithms: Sequence[str] = ("RS256", "ES256"),
     ) -> None:
         self._entries = entries
         self._jwt_secret = jwt_secret
         self._issuer = jwt_issuer
         self._audience = jwt_audience
+        unknown = set(jwks_algorithms) - JWKS_ALGORITHMS
+        if unknown:
+            raise ValueError(f"TALENT_JWT_ALGORITHMS: not allowed for JWKS keys: {', '.join(sorted(unknown))}")
+        self._jwks_algorithms = list(jwks_algorithms)
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5) if jwks_url else None
 
     @classmethod
-    def from_file(cls, path: Path | None, **jwt_options: str | None) -> Authenticator:
+    def from_file(cls, path: Path | None, **jwt_options: Any) -> Authenticator:
         """Load a tokens file: a JSON list of {"token", "role", "person_id"}."""
         entries = _ENTRIES.validate_json(path.read_bytes()) if path is not None else []
         for entry in entries:
@@ -67,18 +82,10 @@ class Authenticator:
             # Constant-time comparison: a token's prefix must not be guessable from timing.
             if hmac.compare_digest(entry.token.encode(), token.encode()):
                 return Principal(token_id=f"file:{i}", role=entry.role, person_id=entry.person_id)
-        if self._jwt_secret is None or token.count(".") != 2:
+        if token.count(".") != 2:
             return None
-        try:
-            claims = jwt.decode(
-                token,
-                self._jwt_secret,
-                algorithms=["HS256"],
-                issuer=self._issuer,
-                audience=self._audience,
-                options={"require": ["exp", "sub", "role"]},
-            )
-        except jwt.PyJWTError:
+        claims = self._claims(token)
+        if claims is None:
             return None
         role = claims.get("role")
         if role not in ("hr_system", "coordinator", "leader", "talent"):
@@ -87,6 +94,37 @@ class Authenticator:
         if role in ("leader", "talent") and not person:
             return None
         return Principal(token_id=f"jwt:{claims['sub']}", role=role, person_id=person)
+
+    def _claims(self, token: str) -> dict[str, Any] | None:
+        """The verified claims of a JWT, or None; the header's `alg` picks the key source."""
+        try:
+            alg = jwt.get_unverified_header(token).get("alg")
+            if alg == "HS256" and self._jwt_secret is not None:
+                key: Any = self._jwt_secret
+                algorithms = ["HS256"]
+            elif self._jwks is not None and alg in self._jwks_algorithms:
+                key = self._jwks.get_signing_key_from_jwt(token).key
+                algorithms = self._jwks_algorithms
+            else:
+                return None
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": ["exp", "sub", "role"]},
+                leeway=30,
+            )
+        except jwt.PyJWKClientConnectionError as exc:
+            raise KeysUnavailable(str(exc)) from exc
+        except jwt.PyJWTError:
+            return None
+        return claims
+
+
+class KeysUnavailable(Exception):
+    """The issuer's JWKS could not be fetched: the caller may be fine, so this is a 503, not a 401."""
 
 
 def write_tokens_file(path: Path, entries: list[TokenEntry]) -> None:

@@ -12,8 +12,8 @@ from temporalio.client import Client
 from activities.store.catalog import Catalog
 from activities.store.eventstore import EventStore
 from activities.store.vault import PeopleVault
-from api.auth import Authenticator, Principal
-from api.problems import Problem
+from api.auth import Authenticator, KeysUnavailable, Principal
+from api.problems import Problem, unavailable
 from workers.settings import Settings
 
 
@@ -48,7 +48,10 @@ def _principal(resources: Deps, authorization: Annotated[str | None, Header()] =
             code="unauthorized",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = resources.authenticator.authenticate(authorization[7:].strip())
+    try:
+        principal = resources.authenticator.authenticate(authorization[7:].strip())
+    except KeysUnavailable as exc:
+        raise unavailable("jwks") from exc
     if principal is None:
         raise Problem(
             401,

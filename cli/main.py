@@ -14,41 +14,22 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import structlog
 
-from activities.store.db import create_pool, migrate
 from activities.store.eventstore import EventStore
 from activities.store.vault import Erased, PeopleVault, PersonData
-from cli import simulate
+from cli import dev, simulate
 from domain import commands as c
 from domain.errors import DomainError
 from domain.events import AttendanceStatus, EventMetadata, stream_id_for
 from domain.journey import JourneyState, decide, evolve, next_wakeup
 from domain.programme import Cohort, CohortSession, Programme, load_programme
 from workers.logging import configure_logging
-from workers.postgres import create_database, server_dsn
+from workers.postgres import open_pool
 from workers.settings import Settings
 from workers.worker import run_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 log = structlog.get_logger("talent.cli")
-
-
-async def database(settings: Settings) -> str:
-    """The service's database: DATABASE_URL, else `talent_journey` on the local or an embedded server."""
-    if settings.database_url:
-        return settings.database_url
-    server = await server_dsn(settings.data_dir)
-    return await create_database(server, "talent_journey")
-
-
-async def open_pool(settings: Settings) -> asyncpg.Pool[asyncpg.Record]:
-    """A migrated pool on the service's database."""
-    pool = await create_pool(await database(settings), min_size=1, max_size=4)
-    async with pool.acquire() as conn:
-        applied = await migrate(conn)
-    if applied:
-        log.info("migrations_applied", migrations=applied)
-    return pool
 
 
 def demo_cohort(programme: Programme, starts_on: date) -> Cohort:
@@ -301,6 +282,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run a whole demo journey through the event store and print it")
     sub.add_parser("migrate", help="apply database migrations")
+    dev = sub.add_parser(
+        "dev",
+        help="run the whole service with embedded defaults: Temporal dev server, PostgreSQL, worker, API, demo",
+    )
+    dev.add_argument("--port", type=int, default=8000, help="the API's port (default 8000)")
+    dev.add_argument("--no-demo", action="store_true", help="do not load the demo cohort and journeys")
+    api = sub.add_parser("api", help="serve the HTTP API (TALENT_API_HOST, TALENT_API_PORT, TALENT_TOKENS_FILE, ...)")
+    api.add_argument("--host", help="interface to listen on (default TALENT_API_HOST or 127.0.0.1)")
+    api.add_argument("--port", type=int, help="port (default TALENT_API_PORT or 8000)")
     sub.add_parser("worker", help="run a journey worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, DATABASE_URL)")
     projections = sub.add_parser("projections", help="read models")
     projections.add_argument("action", choices=["rebuild"])
@@ -335,6 +325,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "notifications": run_dead_letters,
     }
     try:
+        if args.command == "api":
+            return asyncio.run(dev.run_api(settings, host=args.host, port=args.port))
+        if args.command == "dev":
+            return asyncio.run(dev.run_dev(settings, port=args.port, demo=not args.no_demo))
         if args.command == "programme":
             return asyncio.run(simulate.main(args.programme_file, settings, record_histories=args.record_histories))
         return asyncio.run(runners[args.command](settings))

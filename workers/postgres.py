@@ -10,7 +10,12 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import structlog
 
+from activities.store.db import create_pool, migrate
+from workers.settings import Settings
+
+log = structlog.get_logger("talent.postgres")
 LOCAL_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -88,3 +93,25 @@ async def drop_database(dsn: str, database: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+async def service_database(settings: Settings) -> str:
+    """The service's database: DATABASE_URL, else `talent_journey` on the local or an embedded server."""
+    if settings.database_url:
+        return settings.database_url
+    server = await server_dsn(settings.data_dir)
+    return await create_database(server, "talent_journey")
+
+
+async def open_pool(settings: Settings, *, max_size: int = 4) -> asyncpg.Pool[asyncpg.Record]:
+    """A pool on the service's database, migrated to the current schema."""
+    pool = await create_pool(await service_database(settings), min_size=1, max_size=max_size)
+    try:
+        async with pool.acquire() as conn:
+            applied = await migrate(conn)
+    except BaseException:
+        await pool.close()
+        raise
+    if applied:
+        log.info("migrations_applied", migrations=applied)
+    return pool

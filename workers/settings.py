@@ -37,9 +37,15 @@ class Settings(BaseSettings):
 
     tokens_file: Path | None = Field(default=None, alias="TALENT_TOKENS_FILE", description="JSON list of tokens")
     jwt_secret: SecretStr | None = Field(default=None, alias="TALENT_JWT_SECRET", description="HS256 secret")
+    jwt_jwks_url: str | None = Field(default=None, alias="TALENT_JWT_JWKS_URL", description="JWKS of the issuer")
+    jwt_algorithms: str = Field(
+        default="RS256,ES256", alias="TALENT_JWT_ALGORITHMS", description="allow-list for JWKS-signed tokens"
+    )
     jwt_issuer: str | None = Field(default=None, alias="TALENT_JWT_ISSUER")
     jwt_audience: str | None = Field(default=None, alias="TALENT_JWT_AUDIENCE")
     max_body_bytes: int = Field(default=256 * 1024, alias="TALENT_MAX_BODY_BYTES")
+    api_host: str = Field(default="127.0.0.1", alias="TALENT_API_HOST")
+    api_port: int = Field(default=8000, alias="TALENT_API_PORT")
 
     webhook_url: str | None = Field(default=None, alias="TALENT_WEBHOOK_URL", description="unset: webhooks skipped")
     webhook_secret: SecretStr | None = Field(default=None, alias="TALENT_WEBHOOK_SECRET")

@@ -2,125 +2,53 @@
 
 from __future__ import annotations
 
-import asyncio
+import inspect
 import json
-import uuid
-from datetime import date
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
-from temporalio.service import RPCError, RPCStatusCode
+from pydantic import AwareDatetime, BaseModel
 
-from activities.store.vault import PersonData
+from api import service
 from api.auth import Principal
-from api.deps import Caller, Deps, Resources, can_see, require
+from api.deps import Caller, Deps, can_see, require
 from api.idempotency import idempotent
+from api.models import (
+    AttendanceIn,
+    DecisionIn,
+    Key,
+    MeetingIn,
+    NominationIn,
+    OutcomeIn,
+    ReasonIn,
+    ResumeIn,
+    SignoffIn,
+    SubmissionIn,
+)
 from api.problems import Problem, not_found
 from domain import commands as c
-from domain.events import stream_id_for
-from workers.journeys import journey_handle, start_journey
-from workflows.journey import CommandResult
+from domain.events import JourneyStateName, stream_id_for
 
 router = APIRouter(prefix="/v1/journeys", tags=["journeys"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
-PersonId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
-_NAMESPACE = uuid.UUID("0d8f4b53-8a3e-4c1e-9b7a-52f1c0e2d6a4")
-OPEN_STATES = ("nominated", "enrolled", "active", "paused", "completed", "not_completed", "following_up")
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Retry-safe writes: the same key and body replays the first response; another body is 422.",
+    ),
+]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PersonIn(_In):
-    """A person named in a request; their name and e-mail go to the vault, never to an event."""
-
-    person_id: PersonId
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)]
-    workplace: Annotated[str, StringConstraints(max_length=200)] | None = None
-    language: Literal["da", "en"] = "da"
-
-
-class NominationIn(_In):
-    """POST /v1/journeys."""
-
-    cohort_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    external_ref: Annotated[str, StringConstraints(max_length=200)] | None = None
-    motivation: Text
-    talent: PersonIn
-    nearest_leader: PersonIn
-    leaders_leader: PersonIn | None = None
-
-
-class DecisionIn(_In):
-    """POST .../decision."""
-
-    decision: Literal["approve", "reject"]
-    reason: Text | None = None
-
-
-class AttendanceIn(_In):
-    """POST .../attendance."""
-
-    session_key: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    status: Literal["attended", "absent", "excused"]
-
-
-class SubmissionIn(_In):
-    """POST .../tracks/{key}/submission."""
-
-    reflection: Text
-
-
-class SignoffIn(_In):
-    """POST .../tracks/{key}/signoff."""
-
-    decision: Literal["approve", "return"]
-    comment: Text | None = None
-
-
-class MeetingIn(_In):
-    """POST .../mentor-meetings."""
-
-    held_on: date
-    notes: Text | None = None
-
-
-class ReasonIn(_In):
-    """POST .../pause and .../withdraw."""
-
-    reason: Text
-
-
-class ResumeIn(_In):
-    """POST .../resume."""
-
-
-class OutcomeIn(_In):
-    """POST .../outcome."""
-
-    applied_for_leader_post: bool
-    appointed: bool
-    on: date
-
-
-def _actor(caller: Principal) -> c.Actor:
+def actor(caller: Principal) -> c.Actor:
+    """The caller as the actor of a command."""
     role: c.ActorRole = caller.role
     return {"actor_id": caller.person_id or caller.token_id, "actor_role": role}
 
 
-async def _status(resources: Resources, journey_id: str) -> dict[str, Any]:
-    status = await resources.store.status(journey_id)
-    if status is None:
-        raise not_found("journey")
-    return status.model_dump(mode="json")
-
-
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses={200: {"description": "the talent's open journey in the programme"}})
 async def nominate(
     request: Request, resources: Deps, caller: Caller, body: NominationIn, key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -130,61 +58,10 @@ async def nominate(
         raise Problem(403, "Forbidden", "a leader nominates as the talent's nearest leader", code="forbidden")
 
     async def run() -> tuple[int, Any]:
-        cohort = await resources.catalog.cohort(body.cohort_id)
-        if cohort is None:
-            raise Problem(422, "Invalid request", f"unknown cohort {body.cohort_id!r}", code="unknown_cohort")
-        programme = await resources.catalog.programme(cohort.programme_id, cohort.programme_version)
-        if programme is None:  # pragma: no cover - cohorts are created against published programmes
-            raise Problem(422, "Invalid request", "the cohort's programme is not published", code="unknown_programme")
-        existing = await resources.pool.fetchval(
-            "SELECT journey_id FROM journey_status WHERE talent_id = $1 AND programme_id = $2 AND state = ANY($3) "
-            "ORDER BY journey_id LIMIT 1",
-            body.talent.person_id,
-            programme.id,
-            list(OPEN_STATES),
+        created, journey = await service.nominate(
+            resources, body, actor(caller), correlation_id=request.headers.get("X-Correlation-Id")
         )
-        if existing is not None:
-            return 200, await _status(resources, existing)
-        # A deterministic id: two concurrent nominations of one talent start one workflow.
-        ended = await resources.pool.fetchval(
-            "SELECT count(*) FROM journey_status WHERE talent_id = $1 AND programme_id = $2",
-            body.talent.person_id,
-            programme.id,
-        )
-        journey_id = str(uuid.uuid5(_NAMESPACE, f"{programme.id}:{body.talent.person_id}:{ended}"))
-        for person in (body.talent, body.nearest_leader, body.leaders_leader):
-            if person is not None:
-                await resources.vault.put_person(
-                    person.person_id,
-                    PersonData(
-                        name=person.name, email=person.email, workplace=person.workplace, language=person.language
-                    ),
-                )
-        motivation = await resources.vault.put_text(body.talent.person_id, body.motivation)
-        nomination = c.NominateTalent(
-            **_actor(caller),
-            journey_id=journey_id,
-            talent_id=body.talent.person_id,
-            nearest_leader_id=body.nearest_leader.person_id,
-            leaders_leader_id=body.leaders_leader.person_id if body.leaders_leader else None,
-            programme=programme,
-            cohort=cohort,
-            motivation_ref=motivation,
-            external_ref=body.external_ref,
-        )
-        await start_journey(
-            resources.temporal,
-            nomination,
-            task_queue=resources.task_queue,
-            correlation_id=request.headers.get("X-Correlation-Id"),
-        )
-        # The workflow stores the nomination in its first step; answer with the stored journey.
-        for _ in range(200):
-            status = await resources.store.status(journey_id)
-            if status is not None:
-                return 201, status.model_dump(mode="json")
-            await asyncio.sleep(0.05)
-        return 201, {"journey_id": journey_id, "cohort_id": cohort.cohort_id, "state": "nominated"}
+        return (201 if created else 200), journey
 
     return await idempotent(request, resources, caller, key, run)
 
@@ -194,12 +71,12 @@ async def list_journeys(
     resources: Deps,
     caller: Caller,
     cohort_id: str | None = None,
-    state: str | None = None,
+    state: JourneyStateName | None = None,
     at_risk: bool | None = None,
     after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
-    """Journeys the caller may see, filtered, in pages of at most 200 (`after` = last journey id)."""
+    """Journeys the caller may see, filtered, in pages of at most 200 (`after` = the page's `next`)."""
     scope_sql, scope_args = "", []
     if caller.role == "leader":
         scope_sql = (
@@ -229,11 +106,11 @@ async def list_journeys(
 async def read_journey(
     journey_id: str, resources: Deps, caller: Caller, as_of: AwareDatetime | None = None
 ) -> dict[str, Any]:
-    """A journey's status; `as_of` returns it as it stood then."""
+    """A journey's status; `as_of` (with a UTC offset) returns it as it stood then."""
     if not await can_see(resources, caller, journey_id):
         raise not_found("journey")
     if as_of is None:
-        return await _status(resources, journey_id)
+        return await service.status(resources, journey_id)
     status = await resources.store.status_as_of(journey_id, as_of)
     if status is None:
         raise not_found("journey at that time")
@@ -241,189 +118,178 @@ async def read_journey(
 
 
 @router.get("/{journey_id}/events")
-async def journey_events(journey_id: str, resources: Deps, caller: Caller) -> dict[str, Any]:
-    """A journey's history: the stored events, ids only."""
+async def journey_events(
+    journey_id: str,
+    resources: Deps,
+    caller: Caller,
+    after_version: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """A journey's history: the stored events (ids, never personal data), oldest first."""
     if not await can_see(resources, caller, journey_id):
         raise not_found("journey")
-    events = await resources.store.read_stream(stream_id_for(journey_id))
+    events = await resources.store.read_stream(stream_id_for(journey_id), after_version=after_version)
     return {"items": [ev.model_dump(mode="json") for ev in events]}
 
 
-async def _send(
-    request: Request,
-    resources: Resources,
-    caller: Caller,
-    journey_id: str,
-    update: str,
-    make: Any,
-    key: str | None,
-) -> JSONResponse:
-    if not await can_see(resources, caller, journey_id):
-        raise not_found("journey")
-
-    async def run() -> tuple[int, Any]:
-        talent_id = await resources.pool.fetchval(
-            "SELECT talent_id FROM journey_status WHERE journey_id = $1", journey_id
-        )
-        command = await make(talent_id)
-        handle = journey_handle(resources.temporal, journey_id)
-        try:
-            result = await handle.execute_update(update, command, id=key, result_type=CommandResult)
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise Problem(
-                    409, "Journey closed", "the journey has ended and takes no commands", code="journey_ended"
-                ) from exc
-            raise
-        body = await _status(resources, journey_id)
-        body["events"] = result.events
-        return 200, body
-
-    return await idempotent(request, resources, caller, key, run)
+# -- commands ----------------------------------------------------------------------------------
 
 
-async def _text(resources: Resources, talent_id: str, text: str | None) -> str | None:
-    return await resources.vault.put_text(talent_id, text) if text else None
+@dataclass(frozen=True)
+class _Command:
+    """A command route: who may send it, the update it becomes, and how its body maps to a command.
+
+    `texts` are body fields of free text: they go to the people vault (under the talent, so an
+    erasure takes them too) and the command carries only their reference, `<field>_ref`.
+    """
+
+    path: str
+    update: str
+    roles: tuple[str, ...]
+    body: type[BaseModel]
+    build: Callable[[c.Actor, Any, dict[str, Any]], c.Command]
+    summary: str
+    texts: tuple[str, ...] = ()
 
 
-@router.post("/{journey_id}/decision")
-async def decide_nomination(
-    journey_id: str, body: DecisionIn, request: Request, resources: Deps, caller: Caller, key: IdempotencyKey = None
-) -> JSONResponse:
-    """Approve or reject the nomination (coordinator)."""
-    require(caller, "coordinator")
-
-    async def make(talent_id: str) -> c.Command:
-        return c.DecideNomination(
-            **_actor(caller), decision=body.decision, reason_ref=await _text(resources, talent_id, body.reason)
-        )
-
-    return await _send(request, resources, caller, journey_id, "decide_nomination", make, key)
-
-
-@router.post("/{journey_id}/attendance")
-async def record_attendance(
-    journey_id: str, body: AttendanceIn, request: Request, resources: Deps, caller: Caller, key: IdempotencyKey = None
-) -> JSONResponse:
-    """Record attendance at a session (coordinator)."""
-    require(caller, "coordinator")
-
-    async def make(_: str) -> c.Command:
-        return c.RecordAttendance(**_actor(caller), session_key=body.session_key, status=body.status)
-
-    return await _send(request, resources, caller, journey_id, "record_attendance", make, key)
-
-
-@router.post("/{journey_id}/tracks/{track_key}/submission")
-async def submit_track(
-    journey_id: str,
-    track_key: str,
-    body: SubmissionIn,
-    request: Request,
-    resources: Deps,
-    caller: Caller,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    """Submit a track's reflection (the talent)."""
-    require(caller, "talent")
-
-    async def make(talent_id: str) -> c.Command:
-        return c.SubmitTrack(
-            **_actor(caller), track_key=track_key, reflection_ref=await _text(resources, talent_id, body.reflection)
-        )
-
-    return await _send(request, resources, caller, journey_id, "submit_track", make, key)
-
-
-@router.post("/{journey_id}/tracks/{track_key}/signoff")
-async def sign_off_track(
-    journey_id: str,
-    track_key: str,
-    body: SignoffIn,
-    request: Request,
-    resources: Deps,
-    caller: Caller,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    """Approve or return a submitted track (the nearest leader)."""
-    require(caller, "leader")
-
-    async def make(talent_id: str) -> c.Command:
-        return c.SignOffTrack(
-            **_actor(caller),
-            track_key=track_key,
-            decision=body.decision,
-            comment_ref=await _text(resources, talent_id, body.comment),
-        )
-
-    return await _send(request, resources, caller, journey_id, "sign_off_track", make, key)
-
-
-@router.post("/{journey_id}/mentor-meetings")
-async def log_mentor_meeting(
-    journey_id: str, body: MeetingIn, request: Request, resources: Deps, caller: Caller, key: IdempotencyKey = None
-) -> JSONResponse:
-    """Record a mentor meeting (the nearest leader or the talent)."""
-    require(caller, "leader", "talent")
-
-    async def make(talent_id: str) -> c.Command:
-        return c.LogMentorMeeting(
-            **_actor(caller), held_on=body.held_on, notes_ref=await _text(resources, talent_id, body.notes)
-        )
-
-    return await _send(request, resources, caller, journey_id, "log_mentor_meeting", make, key)
+COMMANDS = (
+    _Command(
+        "/{journey_id}/decision",
+        "decide_nomination",
+        ("coordinator",),
+        DecisionIn,
+        lambda a, b, x: c.DecideNomination(**a, decision=b.decision, reason_ref=x["reason_ref"]),
+        "Approve or reject the nomination",
+        ("reason",),
+    ),
+    _Command(
+        "/{journey_id}/attendance",
+        "record_attendance",
+        ("coordinator",),
+        AttendanceIn,
+        lambda a, b, _: c.RecordAttendance(**a, session_key=b.session_key, status=b.status),
+        "Record attendance at a session",
+    ),
+    _Command(
+        "/{journey_id}/tracks/{track_key}/submission",
+        "submit_track",
+        ("talent",),
+        SubmissionIn,
+        lambda a, b, x: c.SubmitTrack(**a, track_key=x["track_key"], reflection_ref=x["reflection_ref"]),
+        "Submit a track's reflection (the talent)",
+        ("reflection",),
+    ),
+    _Command(
+        "/{journey_id}/tracks/{track_key}/signoff",
+        "sign_off_track",
+        ("leader",),
+        SignoffIn,
+        lambda a, b, x: c.SignOffTrack(
+            **a, track_key=x["track_key"], decision=b.decision, comment_ref=x["comment_ref"]
+        ),
+        "Approve or return a submitted track (the nearest leader)",
+        ("comment",),
+    ),
+    _Command(
+        "/{journey_id}/mentor-meetings",
+        "log_mentor_meeting",
+        ("leader", "talent"),
+        MeetingIn,
+        lambda a, b, x: c.LogMentorMeeting(**a, held_on=b.held_on, notes_ref=x["notes_ref"]),
+        "Record a mentor meeting (the nearest leader or the talent)",
+        ("notes",),
+    ),
+    _Command(
+        "/{journey_id}/pause",
+        "pause",
+        ("coordinator",),
+        ReasonIn,
+        lambda a, b, x: c.PauseJourney(**a, reason_ref=x["reason_ref"]),
+        "Pause the journey; its deadlines move by the pause",
+        ("reason",),
+    ),
+    _Command(
+        "/{journey_id}/resume",
+        "resume",
+        ("coordinator",),
+        ResumeIn,
+        lambda a, b, _: c.ResumeJourney(**a),
+        "Resume a paused journey",
+    ),
+    _Command(
+        "/{journey_id}/withdraw",
+        "withdraw",
+        ("coordinator",),
+        ReasonIn,
+        lambda a, b, x: c.WithdrawTalent(**a, reason_ref=x["reason_ref"]),
+        "Withdraw the talent",
+        ("reason",),
+    ),
+    _Command(
+        "/{journey_id}/outcome",
+        "record_outcome",
+        ("hr_system", "coordinator", "talent"),
+        OutcomeIn,
+        lambda a, b, _: c.RecordOutcome(
+            **a, applied_for_leader_post=b.applied_for_leader_post, appointed=b.appointed, on=b.on
+        ),
+        "Record whether the talent applied for, or was appointed to, a leader post",
+    ),
+)
 
 
-@router.post("/{journey_id}/pause")
-async def pause(
-    journey_id: str, body: ReasonIn, request: Request, resources: Deps, caller: Caller, key: IdempotencyKey = None
-) -> JSONResponse:
-    """Pause the journey (coordinator)."""
-    require(caller, "coordinator")
+def _endpoint(spec: _Command) -> Callable[..., Any]:
+    """The route function of a command: roles, scope, vault texts, the update, idempotency."""
 
-    async def make(talent_id: str) -> c.Command:
-        return c.PauseJourney(**_actor(caller), reason_ref=await _text(resources, talent_id, body.reason))
+    async def endpoint(
+        request: Request,
+        journey_id: str,
+        body: BaseModel,
+        resources: Deps,
+        caller: Caller,
+        key: IdempotencyKey = None,
+        track_key: str | None = None,
+    ) -> JSONResponse:
+        require(caller, *spec.roles)
+        if not await can_see(resources, caller, journey_id):
+            raise not_found("journey")
 
-    return await _send(request, resources, caller, journey_id, "pause", make, key)
+        async def run() -> tuple[int, Any]:
+            extra: dict[str, Any] = {"track_key": track_key}
+            talent_id = await resources.pool.fetchval(
+                "SELECT talent_id FROM journey_status WHERE journey_id = $1", journey_id
+            )
+            for field in spec.texts:
+                text = getattr(body, field)
+                extra[f"{field}_ref"] = await resources.vault.put_text(talent_id, text) if text else None
+            command = spec.build(actor(caller), body, extra)
+            update_id = key or request.headers.get("X-Correlation-Id")
+            return 200, await service.execute(resources, journey_id, spec.update, command, update_id=update_id)
+
+        return await idempotent(request, resources, caller, key, run)
+
+    # FastAPI reads the signature: give it this command's body model and path parameters.
+    params = [
+        inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
+        inspect.Parameter("journey_id", inspect.Parameter.KEYWORD_ONLY, annotation=str),
+        inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=spec.body),
+        inspect.Parameter("resources", inspect.Parameter.KEYWORD_ONLY, annotation=Deps),
+        inspect.Parameter("caller", inspect.Parameter.KEYWORD_ONLY, annotation=Caller),
+        inspect.Parameter("key", inspect.Parameter.KEYWORD_ONLY, annotation=IdempotencyKey, default=None),
+    ]
+    if "{track_key}" in spec.path:
+        params.insert(2, inspect.Parameter("track_key", inspect.Parameter.KEYWORD_ONLY, annotation=Key))
+    endpoint.__signature__ = inspect.Signature(params, return_annotation=JSONResponse)  # type: ignore[attr-defined]
+    endpoint.__name__ = spec.update
+    endpoint.__doc__ = f"{spec.summary} ({', '.join(spec.roles)})."
+    return endpoint
 
 
-@router.post("/{journey_id}/resume")
-async def resume(
-    journey_id: str, body: ResumeIn, request: Request, resources: Deps, caller: Caller, key: IdempotencyKey = None
-) -> JSONResponse:
-    """Resume a paused journey (coordinator)."""
-    require(caller, "coordinator")
-    del body
-
-    async def make(_: str) -> c.Command:
-        return c.ResumeJourney(**_actor(caller))
-
-    return await _send(request, resources, caller, journey_id, "resume", make, key)
-
-
-@router.post("/{journey_id}/withdraw")
-async def withdraw(
-    journey_id: str, body: ReasonIn, request: Request, resources: Deps, caller: Caller, key: IdempotencyKey = None
-) -> JSONResponse:
-    """Withdraw the talent (coordinator)."""
-    require(caller, "coordinator")
-
-    async def make(talent_id: str) -> c.Command:
-        return c.WithdrawTalent(**_actor(caller), reason_ref=await _text(resources, talent_id, body.reason))
-
-    return await _send(request, resources, caller, journey_id, "withdraw", make, key)
-
-
-@router.post("/{journey_id}/outcome")
-async def record_outcome(
-    journey_id: str, body: OutcomeIn, request: Request, resources: Deps, caller: Caller, key: IdempotencyKey = None
-) -> JSONResponse:
-    """Record whether the talent applied for / was appointed to a leader post."""
-    require(caller, "hr_system", "coordinator", "talent")
-
-    async def make(_: str) -> c.Command:
-        return c.RecordOutcome(
-            **_actor(caller), applied_for_leader_post=body.applied_for_leader_post, appointed=body.appointed, on=body.on
-        )
-
-    return await _send(request, resources, caller, journey_id, "record_outcome", make, key)
+for _spec in COMMANDS:
+    router.add_api_route(
+        _spec.path,
+        _endpoint(_spec),
+        methods=["POST"],
+        summary=_spec.summary,
+        name=_spec.update,
+        response_class=JSONResponse,
+    )

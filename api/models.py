@@ -1,0 +1,89 @@
+"""Request bodies of the API: strict (unknown fields refused), bounded, named in every error."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+PersonId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")]
+Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PersonIn(_In):
+    """A person named in a request; their name and e-mail go to the vault, never to an event."""
+
+    person_id: PersonId
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)]
+    workplace: Annotated[str, StringConstraints(max_length=200)] | None = None
+    language: Literal["da", "en"] = "da"
+
+
+class NominationIn(_In):
+    """POST /v1/journeys."""
+
+    cohort_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    external_ref: Annotated[str, StringConstraints(max_length=200)] | None = None
+    motivation: Text
+    talent: PersonIn
+    nearest_leader: PersonIn
+    leaders_leader: PersonIn | None = None
+
+
+class DecisionIn(_In):
+    """POST .../decision."""
+
+    decision: Literal["approve", "reject"]
+    reason: Text | None = None
+
+
+class AttendanceIn(_In):
+    """POST .../attendance."""
+
+    session_key: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    status: Literal["attended", "absent", "excused"]
+
+
+class SubmissionIn(_In):
+    """POST .../tracks/{key}/submission."""
+
+    reflection: Text
+
+
+class SignoffIn(_In):
+    """POST .../tracks/{key}/signoff."""
+
+    decision: Literal["approve", "return"]
+    comment: Text | None = None
+
+
+class MeetingIn(_In):
+    """POST .../mentor-meetings."""
+
+    held_on: date
+    notes: Text | None = None
+
+
+class ReasonIn(_In):
+    """POST .../pause and .../withdraw."""
+
+    reason: Text
+
+
+class ResumeIn(_In):
+    """POST .../resume."""
+
+
+class OutcomeIn(_In):
+    """POST .../outcome."""
+
+    applied_for_leader_post: bool
+    appointed: bool
+    on: date
