@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import structlog
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -12,6 +13,7 @@ from domain.events import EventMetadata, NewEvent
 #: Failure type of an append that found the stream elsewhere: a bug or a second writer, never
 #: cured by retrying the same events.
 CONCURRENCY_CONFLICT = "ConcurrencyConflict"
+log = structlog.get_logger("talent.activities")
 
 
 class AppendInput(BaseModel):
@@ -45,12 +47,25 @@ class JourneyActivities:
     @activity.defn(name="append_journey_events")
     async def append_events(self, request: AppendInput) -> AppendOutput:
         """Append idempotently: a retry of stored events returns the first result."""
+        info = activity.info()
+        bound = log.bind(
+            journey_id=request.stream_id.removeprefix("journey-"),
+            workflow_id=info.workflow_id,
+            correlation_id=request.metadata.correlation_id,
+        )
         try:
             result = await self._store.append(
                 request.stream_id, request.expected_version, request.events, metadata=request.metadata
             )
         except ConcurrencyError as exc:
+            bound.error("append_conflict", error=str(exc))
             raise ApplicationError(str(exc), type=CONCURRENCY_CONFLICT, non_retryable=True) from exc
+        bound.info(
+            "events_appended",
+            events=[item.event.type for item in request.events],
+            version=result.last_version,
+            replayed=result.replayed,
+        )
         return AppendOutput(
             last_version=result.last_version,
             positions=list(result.positions),

@@ -6,17 +6,20 @@ import argparse
 import asyncio
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import structlog
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
 
 from activities.store.eventstore import EventStore
 from activities.store.vault import Erased, PeopleVault, PersonData
-from cli import dev, simulate
+from api.problems import Problem, from_update_failure
+from cli import dev, ops, simulate
 from domain import commands as c
 from domain.errors import DomainError
 from domain.events import AttendanceStatus, EventMetadata, stream_id_for
@@ -298,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     notifications.add_argument("action", choices=["dead"], help="dead: list dead-lettered notifications")
     programme = sub.add_parser("programme", help="programme definitions")
     programme_actions = programme.add_subparsers(dest="action", required=True)
+    publish = programme_actions.add_parser("publish", help="publish a programme version from a YAML/JSON file")
+    publish.add_argument("programme_file", type=Path, metavar="PROGRAMME.yaml")
     simulate_parser = programme_actions.add_parser(
         "simulate",
         help="run four scripted journeys of a programme on a throw-away database and time-skipping Temporal",
@@ -306,6 +311,32 @@ def build_parser() -> argparse.ArgumentParser:
     simulate_parser.add_argument(
         "--record-histories", type=Path, metavar="DIR", help="write each workflow's history to DIR/<scenario>.json"
     )
+    cohort = sub.add_parser("cohort", help="cohorts")
+    cohort_actions = cohort.add_subparsers(dest="action", required=True)
+    create = cohort_actions.add_parser("create", help="create a cohort from a YAML/JSON file (as POST /v1/cohorts)")
+    create.add_argument("cohort_file", type=Path, metavar="COHORT.yaml")
+    journey = sub.add_parser("journey", help="journeys")
+    journey_actions = journey.add_subparsers(dest="action", required=True)
+    nominate = journey_actions.add_parser(
+        "nominate", help="nominate a talent from a YAML/JSON file (as POST /v1/journeys); needs Temporal"
+    )
+    nominate.add_argument("nomination_file", type=Path, metavar="NOMINATION.yaml")
+    nominate.add_argument(
+        "--as", dest="role", choices=["coordinator", "hr_system"], default="coordinator", help="the nominating role"
+    )
+    status = journey_actions.add_parser("status", help="a journey's status as JSON")
+    status.add_argument("journey_id")
+    status.add_argument(
+        "--as-of", type=datetime.fromisoformat, metavar="DATETIME", help="as it stood then (ISO 8601 with offset)"
+    )
+    history = journey_actions.add_parser("history", help="a journey's events, oldest first")
+    history.add_argument("journey_id")
+    history.add_argument("--json", action="store_true", help="one JSON object per event")
+    person = sub.add_parser("person", help="people and their personal data")
+    person_actions = person.add_subparsers(dest="action", required=True)
+    erase = person_actions.add_parser("erase", help="erase a person's personal data (cannot be undone); needs Temporal")
+    erase.add_argument("person_id")
+    erase.add_argument("--yes", action="store_true", help="confirm the erasure")
     return parser
 
 
@@ -325,16 +356,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         "notifications": run_dead_letters,
     }
     try:
-        if args.command == "api":
-            return asyncio.run(dev.run_api(settings, host=args.host, port=args.port))
-        if args.command == "dev":
-            return asyncio.run(dev.run_dev(settings, port=args.port, demo=not args.no_demo))
-        if args.command == "programme":
-            return asyncio.run(simulate.main(args.programme_file, settings, record_histories=args.record_histories))
-        return asyncio.run(runners[args.command](settings))
+        return asyncio.run(_dispatch(args, settings, runners))
+    except ops.Refused as exc:
+        print(f"talent: {exc}", file=sys.stderr)
+        return ops.REFUSED
+    except Problem as exc:
+        print(f"talent: {ops.problem_message(exc)}", file=sys.stderr)
+        return ops.REFUSED
+    except DomainError as exc:
+        print(f"talent: {exc.message} ({exc.code})", file=sys.stderr)
+        return ops.REFUSED
+    except WorkflowUpdateFailedError as exc:
+        print(f"talent: {ops.problem_message(from_update_failure(exc))}", file=sys.stderr)
+        return ops.REFUSED
     except (OSError, asyncpg.PostgresError) as exc:
         print(f"talent: database error: {exc}", file=sys.stderr)
         return 2
+    except RPCError as exc:
+        print(f"talent: Temporal error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        if "connect" not in str(exc).lower():
+            raise
+        print(f"talent: cannot reach Temporal at {settings.temporal_address}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(
+    args: argparse.Namespace, settings: Settings, runners: Mapping[str, Callable[[Settings], Awaitable[int]]]
+) -> int:
+    """Run the chosen subcommand."""
+    match (args.command, getattr(args, "action", None)):
+        case ("programme", "simulate"):
+            return await simulate.main(args.programme_file, settings, record_histories=args.record_histories)
+        case ("programme", "publish"):
+            return await ops.publish_programme(settings, args.programme_file)
+        case ("cohort", "create"):
+            return await ops.create_cohort(settings, args.cohort_file)
+        case ("journey", "nominate"):
+            return await ops.nominate(settings, args.nomination_file, args.role)
+        case ("journey", "status"):
+            return await ops.journey_status(settings, args.journey_id, args.as_of)
+        case ("journey", "history"):
+            return await ops.journey_history(settings, args.journey_id, as_json=args.json)
+        case ("person", "erase"):
+            return await ops.erase_person(settings, args.person_id, confirmed=args.yes)
+        case ("api", _):
+            return await dev.run_api(settings, host=args.host, port=args.port)
+        case ("dev", _):
+            return await dev.run_dev(settings, port=args.port, demo=not args.no_demo)
+    return await runners[args.command](settings)
 
 
 if __name__ == "__main__":
