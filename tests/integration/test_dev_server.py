@@ -21,23 +21,17 @@ from temporalio.testing import WorkflowEnvironment
 from activities.store.eventstore import EventStore
 from activities.store.vault import PeopleVault, PersonData
 from domain import commands as c
-from domain.calendar import parse_iso_duration
 from domain.events import RecordedEvent, stream_id_for
-from domain.programme import Cohort, Programme, Role
+from domain.programme import Role
 from domain.status import JourneyStatus
 from tests.integration.conftest import Mail, MailServer, WebhookReceiver
-from tests.support import CPH, compressed_cohort, compressed_programme, nominate
+from tests.support import CPH, fast_cohort, fast_programme, nominate
 from workers.journeys import start_journey
 from workers.settings import Settings
 from workers.worker import build_worker, components
 from workflows.journey import CommandResult
 from workflows.journey import TalentJourneyWorkflow as wf
 
-#: The compressed demo's ten minutes in about half a minute...
-FACTOR = 20
-#: ...but its escalation rungs only five times faster: 2 s apart, time for the test to step in
-#: between two of them.
-LADDER_FACTOR = 5
 #: The one track the talent hands in late, after the third rung and before the fourth.
 LATE_TRACK = "observe-leader"
 #: Seconds from nomination to the cohort's start: time to approve and do the early work.
@@ -45,35 +39,6 @@ LEAD = 3.0
 ROLES: tuple[Role, ...] = ("talent", "nearest_leader", "leaders_leader", "coordinator")
 
 Handle = WorkflowHandle[wf, JourneyStatus]
-
-
-def _faster(node: Any, factor: float) -> Any:
-    """Every ISO delay in a dumped programme (or part of one) divided by `factor`."""
-    if isinstance(node, dict):
-        if set(node) == {"iso"}:
-            value = parse_iso_duration(node["iso"])
-            assert isinstance(value, timedelta), node
-            return {"iso": f"PT{value.total_seconds() / factor:g}S"}
-        return {key: _faster(value, factor) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_faster(value, factor) for value in node]
-    return node
-
-
-def fast_programme() -> Programme:
-    """examples/demo-compressed.yaml, FACTOR times faster (its ladder LADDER_FACTOR times)."""
-    data = compressed_programme().model_dump(mode="json")
-    ladder = _faster(data.pop("escalation"), LADDER_FACTOR)
-    return Programme.model_validate({**_faster(data, FACTOR), "escalation": ladder, "title": "Talent Ny Leder (fast)"})
-
-
-def fast_cohort(programme: Programme, start: datetime, *, cohort_id: str, coordinator_id: str) -> Cohort:
-    """The compressed demo's cohort (a session a minute), FACTOR times faster."""
-    base = compressed_cohort(programme, start, cohort_id=cohort_id)
-    sessions = [s.model_copy(update={"starts_at": start + (s.starts_at - start) / FACTOR}) for s in base.sessions]
-    return Cohort.model_validate(
-        {**base.model_dump(), "sessions": [s.model_dump() for s in sessions], "coordinator_id": coordinator_id}
-    )
 
 
 async def _wait_for(
