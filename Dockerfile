@@ -1,4 +1,6 @@
 # The talent-journey image: the `talent` console script on Python 3.11, run as a non-root user.
+# One image for every role; the command picks it: `talent api` (the default), `talent worker`,
+# `talent migrate`. See docker-compose.yml for the whole stack.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -7,7 +9,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-# Only what the package is built from: never .venv, nor .data (it may hold a development vault key).
+# Only what the package is built from (the packages of pyproject's [tool.setuptools.packages.find]):
+# never .venv, nor .data (it may hold a development vault key). .dockerignore keeps them out of the
+# build context as well.
 COPY pyproject.toml README.md ./
 COPY domain/ domain/
 COPY workflows/ workflows/
@@ -18,9 +22,15 @@ COPY cli/ cli/
 RUN pip install --root-user-action=ignore . \
     && rm -rf build ./*.egg-info \
     && useradd --create-home --uid 10001 talent
+# Programme definitions, e.g. `talent programme simulate examples/talent-ny-leder.yaml` (from /app).
+COPY examples/ examples/
 
 USER talent
 ENV TALENT_LOG_FORMAT=json \
-    TALENT_DATA_DIR=/home/talent/.data
+    TALENT_DATA_DIR=/home/talent/.data \
+    TALENT_EXAMPLES_DIR=/app/examples \
+    TALENT_API_HOST=0.0.0.0 \
+    TALENT_API_PORT=8000
 
-CMD ["talent", "migrate"]
+EXPOSE 8000
+CMD ["talent", "api"]

@@ -30,8 +30,6 @@ from workers.postgres import open_pool
 from workers.settings import Settings
 from workers.worker import run_worker
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
 log = structlog.get_logger("talent.cli")
 
 
@@ -96,7 +94,7 @@ async def run_demo(settings: Settings) -> int:
     try:
         store = EventStore(pool)
         vault = PeopleVault(pool, settings.master_key())
-        programme = load_programme((EXAMPLES / "talent-ny-leder.yaml").read_text())
+        programme = load_programme((settings.examples_dir / "talent-ny-leder.yaml").read_text())
         cohort = demo_cohort(programme, date(2027, 1, 11))
         tz = ZoneInfo(programme.timezone)
         journey_id = f"demo-{uuid.uuid4().hex[:8]}"

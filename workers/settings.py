@@ -14,10 +14,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Service configuration. Every field can be set by an environment variable of its name."""
 
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True, populate_by_name=True)
+    # An empty variable counts as unset (compose's `${VAR:-}`), never as an empty path or issuer.
+    model_config = SettingsConfigDict(
+        env_prefix="", extra="ignore", frozen=True, populate_by_name=True, env_ignore_empty=True
+    )
 
     database_url: str | None = Field(default=None, description="PostgreSQL DSN; unset: local or embedded")
     data_dir: Path = Field(default=Path(".data"), alias="TALENT_DATA_DIR")
+    examples_dir: Path = Field(
+        default=Path(__file__).resolve().parents[1] / "examples",
+        alias="TALENT_EXAMPLES_DIR",
+        description="the reference and demo programmes (the image sets /app/examples)",
+    )
     vault_key: SecretStr | None = Field(
         default=None, alias="TALENT_VAULT_KEY", description="base64 of the vault's 32-byte key-encryption key"
     )

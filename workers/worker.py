@@ -157,6 +157,8 @@ def build_worker(client: Client, parts: Components, *, task_queue: str) -> Worke
 async def run_worker(settings: Settings, pool: asyncpg.Pool[asyncpg.Record]) -> None:
     """Run a worker until SIGTERM or SIGINT, then shut down gracefully."""
     client = await connect(settings)
+    # Every worker makes sure of them: a fresh cluster has none, and "already there" is fine.
+    await register_search_attributes(client, settings.temporal_namespace)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

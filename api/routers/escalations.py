@@ -18,15 +18,19 @@ async def list_escalations(
     caller: Caller,
     state: Literal["open"] = "open",
     cohort_id: str | None = None,
+    after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> dict[str, Any]:
-    """Raised rungs not yet resolved, oldest first."""
+    """Raised rungs not yet resolved, oldest first, from a page of at most `limit` journeys
+    (`after` = the previous page's `next`)."""
     require(caller, "coordinator")
     del state
     rows = await resources.pool.fetch(
         "SELECT journey_id, cohort_id, status->'escalations' AS escalations FROM journey_status "
-        "WHERE open_escalations > 0 AND ($1::text IS NULL OR cohort_id = $1) ORDER BY journey_id LIMIT $2",
+        "WHERE open_escalations > 0 AND ($1::text IS NULL OR cohort_id = $1) AND ($2::text IS NULL OR journey_id > $2) "
+        "ORDER BY journey_id LIMIT $3",
         cohort_id,
+        after,
         limit,
     )
     items = [
@@ -36,4 +40,4 @@ async def list_escalations(
         if x["resolved_at"] is None
     ]
     items.sort(key=lambda x: x["raised_at"])
-    return {"items": items}
+    return {"items": items, "next": rows[-1]["journey_id"] if len(rows) == limit else None}
