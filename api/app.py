@@ -27,14 +27,16 @@ def create_app(resources: Resources) -> FastAPI:
     )
     app.state.resources = resources
     problems.install(app)
-    for router in (health.router, catalog.router, journeys.router, escalations.router, people.router):
-        app.include_router(router)
+    app.include_router(health.router)
+    for router in (catalog.router, journeys.router, escalations.router, people.router):
+        app.include_router(router, responses=problems.RESPONSES)
     limit = resources.settings.max_body_bytes
 
     @app.middleware("http")
     async def context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         """A correlation id on every log line; bodies over the cap refused before they are read."""
         correlation = request.headers.get("X-Correlation-Id") or uuid.uuid4().hex
+        request.state.correlation_id = correlation
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(correlation_id=correlation)
         length = request.headers.get("content-length")

@@ -7,8 +7,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from domain import programme
+
+#: The domain's own key: a session or track key the API takes, the command takes too.
+Key = programme.Key
 PersonId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")]
-Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
 
 
@@ -30,7 +33,8 @@ class NominationIn(_In):
     """POST /v1/journeys."""
 
     cohort_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    external_ref: Annotated[str, StringConstraints(max_length=200)] | None = None
+    # It goes into the first event: a NUL (which PostgreSQL cannot store) would stall the journey's workflow.
+    external_ref: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00]*$")] | None = None
     motivation: Text
     talent: PersonIn
     nearest_leader: PersonIn
@@ -47,7 +51,7 @@ class DecisionIn(_In):
 class AttendanceIn(_In):
     """POST .../attendance."""
 
-    session_key: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    session_key: Key
     status: Literal["attended", "absent", "excused"]
 
 

@@ -5,20 +5,53 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.store.catalog import CatalogConflict, UnknownProgramme
 from domain.errors import DomainError, ProgrammeInvalid
 
 PROBLEM = "application/problem+json"
+log = structlog.get_logger("talent.api")
+#: Temporal answers that mean "not now": the caller should retry later.
+_UNAVAILABLE = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED})
 #: Domain refusal kinds and the HTTP status each means.
 KIND_STATUS = {"conflict": 409, "invalid": 422, "forbidden": 403, "not_found": 404}
+
+
+class ProblemDetails(BaseModel):
+    """The body of every error response, for the OpenAPI: RFC 9457 fields and the API's `code`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+
+
+#: The problem responses of the /v1 operations, declared in the OpenAPI (the 422 replaces FastAPI's default).
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": {PROBLEM: {"schema": ProblemDetails.model_json_schema()}}}
+    for status, description in {
+        400: "the body cannot be decoded",
+        401: "no or an invalid bearer token",
+        403: "the caller's role may not do this",
+        404: "unknown, or not the caller's to see",
+        409: "a conflict with the current state: the journey refuses the command, or the resource exists",
+        413: "the body is too large",
+        422: "the request or the command is invalid",
+        503: "a dependency (database, Temporal, JWKS) is unreachable; retry after Retry-After",
+    }.items()
+}
 
 
 class Problem(Exception):
@@ -149,6 +182,12 @@ def install(app: FastAPI) -> None:
             )
         )
 
+    @app.exception_handler(asyncpg.DataError)
+    async def _bad_value(_: Request, __: Exception) -> JSONResponse:
+        # PostgreSQL refused a value from the request: a NUL in a text, a number or a date out of its range.
+        detail = "a value is out of range or contains a NUL character"
+        return problem_response(Problem(422, "Invalid request", detail, code="invalid_value"))
+
     @app.exception_handler(asyncpg.PostgresConnectionError)
     async def _pg_down(_: Request, __: Exception) -> JSONResponse:
         return problem_response(unavailable("database"))
@@ -158,5 +197,16 @@ def install(app: FastAPI) -> None:
         return problem_response(unavailable("database"))
 
     @app.exception_handler(RPCError)
-    async def _temporal_down(_: Request, __: Exception) -> JSONResponse:
-        return problem_response(unavailable("temporal"))
+    async def _temporal_error(_: Request, exc: RPCError) -> JSONResponse:
+        if exc.status in _UNAVAILABLE:
+            return problem_response(unavailable("temporal"))
+        log.error("temporal_error", status=exc.status.name, error=exc.message)
+        return problem_response(Problem(500, "Internal error", "an unexpected error occurred", code="internal"))
+
+    @app.exception_handler(RuntimeError)
+    async def _runtime(_: Request, exc: RuntimeError) -> JSONResponse:
+        # The SDK's client raises this when it cannot (re)connect to the server at all.
+        if str(exc).startswith("Failed client connect"):
+            return problem_response(unavailable("temporal"))
+        log.exception("unhandled_error", error=type(exc).__name__)
+        return problem_response(Problem(500, "Internal error", "an unexpected error occurred", code="internal"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Request
+from fastapi import APIRouter, Body, Header, Path, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import Caller, Deps, require
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1", tags=["programmes", "cohorts"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
-@router.post("/programmes", status_code=201)
+@router.post("/programmes", status_code=201, responses={200: {"description": "the same version was published before"}})
 async def publish_programme(
     request: Request,
     resources: Deps,
@@ -37,7 +37,9 @@ async def publish_programme(
 
 
 @router.get("/programmes/{programme_id}/versions/{version}")
-async def read_programme(programme_id: str, version: int, resources: Deps, caller: Caller) -> dict[str, Any]:
+async def read_programme(
+    programme_id: str, version: Annotated[int, Path(ge=1, le=2**31 - 1)], resources: Deps, caller: Caller
+) -> dict[str, Any]:
     """A published programme version."""
     del caller
     programme = await resources.catalog.programme(programme_id, version)
@@ -46,7 +48,7 @@ async def read_programme(programme_id: str, version: int, resources: Deps, calle
     return programme.model_dump(mode="json")
 
 
-@router.post("/cohorts", status_code=201)
+@router.post("/cohorts", status_code=201, responses={200: {"description": "the same cohort was created before"}})
 async def create_cohort(
     request: Request,
     resources: Deps,

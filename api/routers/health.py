@@ -18,7 +18,10 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={503: {"description": "a dependency is down: `checks` names it; `Retry-After` says when to ask again"}},
+)
 async def readyz(resources: Deps) -> JSONResponse:
     """The database and Temporal are reachable; 503 says which is not."""
     checks: dict[str, str] = {}

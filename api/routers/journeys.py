@@ -59,7 +59,7 @@ async def nominate(
 
     async def run() -> tuple[int, Any]:
         created, journey = await service.nominate(
-            resources, body, actor(caller), correlation_id=request.headers.get("X-Correlation-Id")
+            resources, body, actor(caller), correlation_id=request.state.correlation_id
         )
         return (201 if created else 200), journey
 
@@ -122,7 +122,7 @@ async def journey_events(
     journey_id: str,
     resources: Deps,
     caller: Caller,
-    after_version: Annotated[int, Query(ge=0)] = 0,
+    after_version: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> dict[str, Any]:
     """A journey's history: the stored events (ids, never personal data), oldest first."""
     if not await can_see(resources, caller, journey_id):
@@ -262,7 +262,8 @@ def _endpoint(spec: _Command) -> Callable[..., Any]:
                 text = getattr(body, field)
                 extra[f"{field}_ref"] = await resources.vault.put_text(talent_id, text) if text else None
             command = spec.build(actor(caller), body, extra)
-            update_id = key or request.headers.get("X-Correlation-Id")
+            # Temporal deduplicates updates by id per workflow: a key is the caller's, so it is scoped to them.
+            update_id = f"{caller.token_id}:{key}" if key else request.state.correlation_id
             return 200, await service.execute(resources, journey_id, spec.update, command, update_id=update_id)
 
         return await idempotent(request, resources, caller, key, run)

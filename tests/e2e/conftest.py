@@ -21,6 +21,9 @@ from api.deps import Resources
 from tests.workflows.conftest import journey_worker, time_env  # noqa: F401 - fixtures used here
 from workers.settings import Settings
 
+#: One vault key for the whole session: the people the tests share (p-leader, ...) stay readable.
+VAULT_KEY = os.urandom(32)
+
 TOKENS = {
     "coordinator": TokenEntry(token="tok-coordinator", role="coordinator", person_id="p-coord"),
     "hr": TokenEntry(token="tok-hr", role="hr_system"),
@@ -43,7 +46,7 @@ async def api(
         settings=settings,
         pool=pool,
         store=EventStore(pool),
-        vault=PeopleVault(pool, os.urandom(32)),
+        vault=PeopleVault(pool, VAULT_KEY),
         catalog=Catalog(pool),
         temporal=time_env.client,
         authenticator=Authenticator(list(TOKENS.values())),

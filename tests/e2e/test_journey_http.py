@@ -4,7 +4,6 @@ a real worker and PostgreSQL: the compressed programme, twenty times faster."""
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +20,7 @@ from activities.store.vault import PeopleVault
 from api.app import create_app
 from api.auth import Authenticator, TokenEntry
 from api.deps import Resources
-from tests.e2e.conftest import TOKENS, auth
+from tests.e2e.conftest import TOKENS, VAULT_KEY, auth
 from tests.integration.conftest import dev_server  # noqa: F401 - the fixture, used here
 from tests.support import CPH, fast_cohort, fast_programme
 from workers.settings import Settings
@@ -38,9 +37,8 @@ async def dev_api(
     unique: str,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API over ASGI, with a journey worker on the dev server behind it."""
-    key = os.urandom(32)
     settings = Settings.model_validate({"data_dir": tmp_path, "TALENT_TASK_QUEUE": f"e2e-{unique}"})
-    vault = PeopleVault(pool, key)
+    vault = PeopleVault(pool, VAULT_KEY)
     async with components(settings, pool) as parts:
         parts.vault = vault
         async with build_worker(dev_server.client, parts, task_queue=settings.task_queue):
