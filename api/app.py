@@ -9,10 +9,10 @@ import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from api import problems
+from api import dashboard, problems
 from api.deps import Resources
 from api.problems import Problem, problem_response
-from api.routers import catalog, escalations, health, journeys, people
+from api.routers import calendar, catalog, escalations, feed, health, journeys, kpis, people
 
 log = structlog.get_logger("talent.api")
 
@@ -28,8 +28,11 @@ def create_app(resources: Resources) -> FastAPI:
     app.state.resources = resources
     problems.install(app)
     app.include_router(health.router)
-    for router in (catalog.router, journeys.router, escalations.router, people.router):
+    for router in (catalog.router, journeys.router, escalations.router, people.router, kpis.router, feed.router):
         app.include_router(router, responses=problems.RESPONSES)
+    # iCalendar feeds and the dashboard answer in their own formats (text/calendar, HTML).
+    app.include_router(calendar.router)
+    app.include_router(dashboard.router)
     limit = resources.settings.max_body_bytes
 
     @app.middleware("http")

@@ -1,0 +1,7 @@
+"""(being written) calendar routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["calendar"])

@@ -1,0 +1,7 @@
+"""(being written) kpis routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["kpis"])
