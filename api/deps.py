@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -39,7 +40,7 @@ def _resources(request: Request) -> Resources:
 Deps = Annotated[Resources, Depends(_resources)]
 
 
-def _principal(resources: Deps, authorization: Annotated[str | None, Header()] = None) -> Principal:
+async def _principal(resources: Deps, authorization: Annotated[str | None, Header()] = None) -> Principal:
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Problem(
             401,
@@ -48,8 +49,14 @@ def _principal(resources: Deps, authorization: Annotated[str | None, Header()] =
             code="unauthorized",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    token = authorization[7:].strip()
     try:
-        principal = resources.authenticator.authenticate(authorization[7:].strip())
+        # A tokens-file token is checked in the loop; a JWT may need the issuer's JWKS (blocking
+        # HTTP on a cache miss), so it is verified in a thread.
+        if token.count(".") == 2:
+            principal = await asyncio.to_thread(resources.authenticator.authenticate, token)
+        else:
+            principal = resources.authenticator.authenticate(token)
     except KeysUnavailable as exc:
         raise unavailable("jwks") from exc
     if principal is None:
