@@ -51,7 +51,10 @@ def create_app(resources: Resources) -> FastAPI:
                 return problem_response(Problem(413, "Too large", f"the body exceeds {limit} bytes", code="too_large"))
         response = await call_next(request)
         response.headers["X-Correlation-Id"] = correlation
-        log.info("request", method=request.method, path=request.url.path, status=response.status_code)
+        # The route's template, not the path: a calendar feed's path is its secret.
+        route = request.scope.get("route")
+        path = getattr(route, "path", None) or request.url.path
+        log.info("request", method=request.method, path=path, status=response.status_code)
         return response
 
     @app.exception_handler(Exception)

@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.store.catalog import CatalogConflict, UnknownProgramme
+from activities.store.vault import PersonErased
 from domain.errors import DomainError, ProgrammeInvalid
 
 PROBLEM = "application/problem+json"
@@ -148,6 +149,11 @@ def install(app: FastAPI) -> None:
                 extra={"errors": exc.errors},
             )
         )
+
+    @app.exception_handler(PersonErased)
+    async def _erased(_: Request, exc: PersonErased) -> JSONResponse:
+        # A free text for an erased talent's journey cannot be stored: nothing is written.
+        return problem_response(Problem(409, "Person erased", "the person's data was erased", code=exc.code))
 
     @app.exception_handler(CatalogConflict)
     async def _conflict(_: Request, exc: CatalogConflict) -> JSONResponse:

@@ -16,6 +16,7 @@ import structlog
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.store.calendar_feeds import CalendarFeeds
 from activities.store.eventstore import ConcurrencyError
 from activities.store.vault import PersonData
 from api.deps import Resources
@@ -128,6 +129,7 @@ async def erase_person(resources: Resources, person_id: str, actor: c.Actor) -> 
     never personal data); names, e-mails and free texts become unreadable everywhere at once.
     """
     erased_now = await resources.vault.erase(person_id)
+    await CalendarFeeds(resources.pool).revoke(person_id)
     journeys = [
         r["journey_id"]
         for r in await resources.pool.fetch(
