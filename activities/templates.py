@@ -89,6 +89,16 @@ TEMPLATES: _T = {
         "Journey at risk: $talent",
         "Dear $recipient\n\n$milestone for $talent is still open (due $due). The journey is now at risk.\n",
     ),
+    ("escalation_resolved", "da"): (
+        "Afsluttet af koordinatoren: $milestone",
+        "Kære $recipient\n\nKoordinatoren har afsluttet eskaleringen af $milestone for $talent. "
+        "Der kommer ikke flere påmindelser om den.\n",
+    ),
+    ("escalation_resolved", "en"): (
+        "Closed by the coordinator: $milestone",
+        "Dear $recipient\n\nThe coordinator has closed the escalation of $milestone for $talent. "
+        "No further reminders will be sent about it.\n",
+    ),
     ("track_submitted", "da"): (
         "$talent har afleveret en øvebane",
         "Kære $recipient\n\n$talent har afleveret en refleksion og venter på din godkendelse.\n",

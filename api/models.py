@@ -11,6 +11,8 @@ from domain import programme
 
 #: The domain's own key: a session or track key the API takes, the command takes too.
 Key = programme.Key
+#: A milestone key as the domain writes it: `approval`, `session:<key>`, `track:<key>`, `mentor_meeting:<n>`.
+MilestoneKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{0,31}(:[a-z0-9][a-z0-9_-]{0,63})?$")]
 PersonId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
 
@@ -91,3 +93,15 @@ class OutcomeIn(_In):
     applied_for_leader_post: bool
     appointed: bool
     on: date
+
+
+class AcknowledgeIn(_In):
+    """POST .../escalations/{milestone}/acknowledge."""
+
+    note: Text | None = None
+
+
+class ResolveIn(_In):
+    """POST .../escalations/{milestone}/resolve."""
+
+    reason: Text | None = None

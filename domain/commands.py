@@ -142,6 +142,22 @@ class RecordErasure(_Command):
     person_id: str = Field(min_length=1, max_length=200)
 
 
+class AcknowledgeEscalation(_Command):
+    """Take a milestone's open escalation in hand: its ladder stops climbing, the escalation stays open."""
+
+    type: Literal["AcknowledgeEscalation"] = "AcknowledgeEscalation"
+    milestone: str = Field(min_length=1, max_length=200)
+    note_ref: str | None = None
+
+
+class ResolveEscalation(_Command):
+    """Close a milestone's open escalation without the milestone being met."""
+
+    type: Literal["ResolveEscalation"] = "ResolveEscalation"
+    milestone: str = Field(min_length=1, max_length=200)
+    reason_ref: str | None = None
+
+
 class AdvanceClock(_Command):
     """Let time pass: record the slips, rungs, starts, evaluations and follow-ups now due."""
 
@@ -163,6 +179,8 @@ Command = Annotated[
     | OverrideCompletion
     | RecordOutcome
     | RecordErasure
+    | AcknowledgeEscalation
+    | ResolveEscalation
     | AdvanceClock,
     Field(discriminator="type"),
 ]

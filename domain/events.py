@@ -228,13 +228,27 @@ class EscalationRaised(_Event):
     at_risk: bool
 
 
+class EscalationAcknowledged(_Event):
+    """A coordinator took a slipped milestone's escalation in hand: no further rung fires, it stays open."""
+
+    type: Literal["EscalationAcknowledged"] = "EscalationAcknowledged"
+    milestone: str
+    acknowledged_by: str
+    acknowledged_at: AwareDatetime
+    note_ref: str | None = None
+
+
 class EscalationResolved(_Event):
-    """A slipped milestone's ladder stopped: met late, missed, rescheduled or the journey ended."""
+    """A slipped milestone's ladder stopped: met late, missed, rescheduled, the journey ended, or a
+    coordinator closed it (`resolved_by_coordinator`, with who and why; the milestone stays unmet)."""
 
     type: Literal["EscalationResolved"] = "EscalationResolved"
     milestone: str
     resolved_at: AwareDatetime
-    resolution: Literal["met", "missed", "rescheduled", "journey_ended"]
+    resolution: Literal["met", "missed", "rescheduled", "journey_ended", "resolved_by_coordinator"]
+    # Added later, optional: histories stored before them parse unchanged.
+    resolved_by: str | None = None
+    reason_ref: str | None = None
 
 
 class JourneyPaused(_Event):
@@ -362,6 +376,7 @@ Event = Annotated[
     | MilestoneMissed
     | MilestoneSlipped
     | EscalationRaised
+    | EscalationAcknowledged
     | EscalationResolved
     | JourneyPaused
     | JourneyResumed

@@ -51,11 +51,19 @@ class MilestoneState(_Frozen):
     ladder: tuple[e.RungPlan, ...] = ()
     raised: tuple[int, ...] = ()
     resolved_at: AwareDatetime | None = None
+    #: A coordinator has the escalation in hand: no further rung fires, the ladder stays unresolved.
+    acknowledged_at: AwareDatetime | None = None
+    acknowledged_by: str | None = None
 
     @property
     def ladder_running(self) -> bool:
         """Slipped and neither met, missed nor otherwise resolved."""
         return self.status == "slipped" and self.resolved_at is None
+
+    @property
+    def ladder_climbing(self) -> bool:
+        """Running and not acknowledged: its pending rungs still fire."""
+        return self.ladder_running and self.acknowledged_at is None
 
 
 class EscalationRecord(_Frozen):
@@ -68,6 +76,8 @@ class EscalationRecord(_Frozen):
     raised_at: AwareDatetime
     at_risk: bool
     resolved_at: AwareDatetime | None = None
+    acknowledged_at: AwareDatetime | None = None
+    acknowledged_by: str | None = None
 
 
 class TrackState(_Frozen):
@@ -314,6 +324,8 @@ def _apply(s: JourneyState, ev: e.Event) -> dict[str, Any]:
                     ladder=(),
                     raised=(),
                     resolved_at=None,
+                    acknowledged_at=None,
+                    acknowledged_by=None,
                 )
             return update
         case e.TrackSubmitted():
@@ -355,6 +367,16 @@ def _apply(s: JourneyState, ev: e.Event) -> dict[str, Any]:
             return {
                 "milestones": _replace_milestone(s, ev.milestone, raised=raised),
                 "escalations": (*s.escalations, record),
+            }
+        case e.EscalationAcknowledged():
+            acknowledged = {"acknowledged_at": ev.acknowledged_at, "acknowledged_by": ev.acknowledged_by}
+            escalations = tuple(
+                _evolved(x, acknowledged) if x.milestone == ev.milestone and x.resolved_at is None else x
+                for x in s.escalations
+            )
+            return {
+                "milestones": _replace_milestone(s, ev.milestone, **acknowledged),
+                "escalations": escalations,
             }
         case e.EscalationResolved():
             escalations = tuple(
@@ -577,6 +599,10 @@ def _handle(d: _Decision, cmd: c.Command) -> None:
         case c.RecordErasure():
             if cmd.person_id not in d.s.erased:
                 d.emit(e.PersonalDataErased(person_id=cmd.person_id, erased_by=cmd.actor_id))
+        case c.AcknowledgeEscalation():
+            _acknowledge(d, cmd)
+        case c.ResolveEscalation():
+            _resolve_escalation(d, cmd)
         case c.AdvanceClock():
             pass
         case c.NominateTalent():  # pragma: no cover - handled by decide()
@@ -872,6 +898,59 @@ def _change_leader(d: _Decision, cmd: c.ChangeNearestLeader) -> None:
     )
 
 
+def _milestone_keys(s: JourneyState) -> set[str]:
+    """Every milestone key the journey has or its programme will plan at enrolment."""
+    p = s.programme
+    return {
+        "approval",
+        *(f"session:{x.key}" for x in p.mandatory_sessions()),
+        *(f"track:{t.key}" for t in p.tracks),
+        *(f"mentor_meeting:{n}" for n in range(1, p.mentor_meetings.count + 1)),
+        *(m.key for m in s.milestones),
+    }
+
+
+def _open_escalation(d: _Decision, key: str, action: str) -> MilestoneState:
+    """The milestone whose escalation a coordinator acts on: known, with a raised rung unresolved."""
+    s = d.s
+    if key not in _milestone_keys(s):
+        raise InvalidCommand("unknown_milestone", f"the journey has no milestone {key!r}")
+    m = s.milestone(key)
+    raised = any(x.milestone == key and x.resolved_at is None for x in s.escalations)
+    if m is None or not m.ladder_running or not raised:
+        raise InvalidState(f"cannot {action}: milestone {key!r} has no open escalation", code="no_open_escalation")
+    return m
+
+
+def _acknowledge(d: _Decision, cmd: c.AcknowledgeEscalation) -> None:
+    """A coordinator has it in hand: the ladder stops climbing; the escalation (and any risk) stays."""
+    _require_role(cmd, ("coordinator",), "acknowledge an escalation of")
+    m = _open_escalation(d, cmd.milestone, "acknowledge")
+    if m.acknowledged_at is not None:
+        return
+    d.emit(
+        e.EscalationAcknowledged(
+            milestone=m.key, acknowledged_by=cmd.actor_id, acknowledged_at=d.now, note_ref=cmd.note_ref
+        )
+    )
+
+
+def _resolve_escalation(d: _Decision, cmd: c.ResolveEscalation) -> None:
+    """A coordinator closes the escalation: the ladder stops and its at-risk mark goes; the milestone
+    stays unmet (meeting it later is still recorded, and counts towards completion as before)."""
+    _require_role(cmd, ("coordinator",), "resolve an escalation of")
+    m = _open_escalation(d, cmd.milestone, "resolve")
+    d.emit(
+        e.EscalationResolved(
+            milestone=m.key,
+            resolved_at=d.now,
+            resolution="resolved_by_coordinator",
+            resolved_by=cmd.actor_id,
+            reason_ref=cmd.reason_ref,
+        )
+    )
+
+
 def _stop_ladders(d: _Decision, at: datetime | None = None) -> None:
     """Resolve every running ladder `at` the moment the journey ended (default: now)."""
     for m in d.s.milestones:
@@ -1003,7 +1082,7 @@ def _next_action(s: JourneyState) -> _Action | None:
         for m in s.milestones:
             if m.status == "open":
                 consider((m.due_at, 1, "slip", m.key))
-            elif m.ladder_running:
+            elif m.ladder_climbing:
                 for r in m.ladder:
                     if r.rung not in m.raised:
                         consider((r.due_at, 2, "rung", f"{m.key}#{r.rung}"))

@@ -69,6 +69,12 @@ def notifications_for(state: JourneyState, event: e.Event) -> list[Notification]
                     recipient_id=event.recipient_id,
                 )
             )
+        case e.EscalationResolved(resolution="resolved_by_coordinator"):
+            # Whoever the ladder reached (the coordinator aside, who closed it) hears it is closed.
+            reached = {x.recipient_role for x in state.escalations if x.milestone == event.milestone}
+            for role in ("talent", "nearest_leader", "leaders_leader"):
+                if role in reached:
+                    out.append(_mail("escalation_resolved", role, state))
         case e.TrackSubmitted():
             out.append(_mail("track_submitted", "nearest_leader", state))
         case e.TrackReturned():

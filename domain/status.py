@@ -38,13 +38,16 @@ class MilestoneView(_Frozen):
 
 
 class EscalationView(_Frozen):
-    """A raised rung as shown to users."""
+    """A raised rung as shown to users; acknowledged: a coordinator has it in hand (no further rung fires)."""
 
     milestone: str
     rung: int
     recipient_role: Role
     raised_at: AwareDatetime
     resolved_at: AwareDatetime | None
+    # Added later, with defaults: status JSON stored before them still parses.
+    acknowledged_at: AwareDatetime | None = None
+    acknowledged_by: str | None = None
 
 
 class JourneyStatus(_Frozen):
@@ -117,6 +120,8 @@ def status_data(state: JourneyState) -> dict[str, Any]:
                 "recipient_role": x.recipient_role,
                 "raised_at": x.raised_at,
                 "resolved_at": x.resolved_at,
+                "acknowledged_at": x.acknowledged_at,
+                "acknowledged_by": x.acknowledged_by,
             }
             for x in state.escalations
         ],

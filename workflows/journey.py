@@ -374,6 +374,24 @@ class TalentJourneyWorkflow:
     def _validate_record_erasure(self, command: c.RecordErasure) -> None:
         self._check(command)
 
+    @workflow.update(name="acknowledge_escalation")
+    async def acknowledge_escalation(self, command: c.AcknowledgeEscalation) -> CommandResult:
+        """Take a milestone's open escalation in hand: its ladder stops climbing."""
+        return await self._command(command)
+
+    @acknowledge_escalation.validator
+    def _validate_acknowledge_escalation(self, command: c.AcknowledgeEscalation) -> None:
+        self._check(command)
+
+    @workflow.update(name="resolve_escalation")
+    async def resolve_escalation(self, command: c.ResolveEscalation) -> CommandResult:
+        """Close a milestone's open escalation."""
+        return await self._command(command)
+
+    @resolve_escalation.validator
+    def _validate_resolve_escalation(self, command: c.ResolveEscalation) -> None:
+        self._check(command)
+
     @workflow.signal(name="session_rescheduled")
     def session_rescheduled(self, command: c.RescheduleSession) -> None:
         """A cohort session moved: queue it; the run loop applies it (a refusal is only logged)."""

@@ -17,13 +17,16 @@ from api.auth import Principal
 from api.deps import Caller, Deps, can_see, require
 from api.idempotency import idempotent
 from api.models import (
+    AcknowledgeIn,
     AttendanceIn,
     DecisionIn,
     Key,
     MeetingIn,
+    MilestoneKey,
     NominationIn,
     OutcomeIn,
     ReasonIn,
+    ResolveIn,
     ResumeIn,
     SignoffIn,
     SubmissionIn,
@@ -234,7 +237,28 @@ COMMANDS = (
         ),
         "Record whether the talent applied for, or was appointed to, a leader post",
     ),
+    _Command(
+        "/{journey_id}/escalations/{milestone}/acknowledge",
+        "acknowledge_escalation",
+        ("coordinator",),
+        AcknowledgeIn,
+        lambda a, b, x: c.AcknowledgeEscalation(**a, milestone=x["milestone"], note_ref=x["note_ref"]),
+        "Acknowledge a milestone's open escalation: no further rung fires, it stays open",
+        ("note",),
+    ),
+    _Command(
+        "/{journey_id}/escalations/{milestone}/resolve",
+        "resolve_escalation",
+        ("coordinator",),
+        ResolveIn,
+        lambda a, b, x: c.ResolveEscalation(**a, milestone=x["milestone"], reason_ref=x["reason_ref"]),
+        "Resolve a milestone's open escalation: its ladder stops and it no longer makes the journey at risk",
+        ("reason",),
+    ),
 )
+
+#: Path parameters a command route may have besides the journey id, and how each is validated.
+PATH_PARAMS: dict[str, Any] = {"track_key": Key, "milestone": MilestoneKey}
 
 
 def _endpoint(spec: _Command) -> Callable[..., Any]:
@@ -247,14 +271,14 @@ def _endpoint(spec: _Command) -> Callable[..., Any]:
         resources: Deps,
         caller: Caller,
         key: IdempotencyKey = None,
-        track_key: str | None = None,
+        **path: str,
     ) -> JSONResponse:
         require(caller, *spec.roles)
         if not await can_see(resources, caller, journey_id):
             raise not_found("journey")
 
         async def run() -> tuple[int, Any]:
-            extra: dict[str, Any] = {"track_key": track_key}
+            extra: dict[str, Any] = dict(path)
             talent_id = await resources.pool.fetchval(
                 "SELECT talent_id FROM journey_status WHERE journey_id = $1", journey_id
             )
@@ -277,8 +301,9 @@ def _endpoint(spec: _Command) -> Callable[..., Any]:
         inspect.Parameter("caller", inspect.Parameter.KEYWORD_ONLY, annotation=Caller),
         inspect.Parameter("key", inspect.Parameter.KEYWORD_ONLY, annotation=IdempotencyKey, default=None),
     ]
-    if "{track_key}" in spec.path:
-        params.insert(2, inspect.Parameter("track_key", inspect.Parameter.KEYWORD_ONLY, annotation=Key))
+    for name, annotation in PATH_PARAMS.items():
+        if f"{{{name}}}" in spec.path:
+            params.insert(2, inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation))
     endpoint.__signature__ = inspect.Signature(params, return_annotation=JSONResponse)  # type: ignore[attr-defined]
     endpoint.__name__ = spec.update
     endpoint.__doc__ = f"{spec.summary} ({', '.join(spec.roles)})."

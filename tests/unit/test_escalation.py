@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
+
 from domain import commands as c
 from domain import events as e
+from domain.errors import DomainError
 from domain.journey import next_wakeup
 from domain.programme import Role
+from domain.status import status_of
 from tests.support import (
     COORD,
     CPH,
     LEADER,
+    SYSTEM,
     TALENT,
     Journey,
     compressed_cohort,
@@ -22,6 +27,7 @@ from tests.support import (
 from tests.unit.journeys import (
     APPROVAL_DUE,
     EVALUATE_AT,
+    HR,
     LEAD_MEETING_DUE,
     LEADING_OTHERS_DUE,
     OBSERVE_DUE,
@@ -296,3 +302,221 @@ def test_a_compressed_journey_shifts_its_deadlines_by_the_exact_paused_time() ->
     assert resumed.paused_seconds == 90
     assert j.s.milestone("track:observe-leader").due_at == track_due + timedelta(seconds=90)  # type: ignore[union-attr]
     assert j.s.evaluate_at == start + timedelta(minutes=8, seconds=90)
+
+
+# -- a coordinator acknowledges or resolves ------------------------------------------------------
+
+KICKOFF = "session:kickoff"
+
+
+def refusal(j: Journey, command: c.Command, now: datetime) -> DomainError:
+    """Send a command that must be refused; the journey must be left exactly as it was."""
+    before = j.s
+    with pytest.raises(DomainError) as caught:
+        j.send(command, now)
+    assert j.s is before
+    return caught.value
+
+
+def test_acknowledging_an_open_escalation_records_who_and_when_and_keeps_it_open() -> None:
+    j = active(at(2027, 3, 12))  # observe-leader: rungs 1 and 2 raised
+
+    events = j.send(c.AcknowledgeEscalation(**COORD, milestone=TRACK, note_ref="t-note"), at(2027, 3, 12, 11))
+
+    assert events == [
+        e.EscalationAcknowledged(
+            milestone=TRACK, acknowledged_by="p-coord", acknowledged_at=at(2027, 3, 12, 11), note_ref="t-note"
+        )
+    ]
+    views = [x for x in status_of(j.s).escalations if x.milestone == TRACK]
+    assert [(x.rung, x.acknowledged_at, x.acknowledged_by, x.resolved_at) for x in views] == [
+        (1, at(2027, 3, 12, 11), "p-coord", None),
+        (2, at(2027, 3, 12, 11), "p-coord", None),
+    ]
+    assert j.s.milestone(TRACK).ladder_running  # type: ignore[union-attr]
+
+
+def test_an_acknowledged_ladder_climbs_no_further_while_other_ladders_do() -> None:
+    j = active(at(2027, 1, 13, 17))  # kickoff slipped at 16:00, rung 1 raised; nothing else has slipped
+    assert raised(history(j), KICKOFF) == [(1, "talent", at(2027, 1, 13, 16))]
+    assert next_wakeup(j.s) == at(2027, 1, 18, 16)  # rung 2, three working days on
+
+    j.send(c.AcknowledgeEscalation(**COORD, milestone=KICKOFF), at(2027, 1, 14))
+
+    assert next_wakeup(j.s) == min(m.due_at for m in j.s.milestones if m.status == "open")
+    later = advance(j, at(2027, 3, 31))
+    assert raised(later, KICKOFF) == []
+    assert raised(later, TRACK) != []  # observe-leader slipped meanwhile and climbs as before
+    assert j.s.milestone(KICKOFF).raised == (1,)  # type: ignore[union-attr]
+    assert [x.resolved_at for x in j.s.escalations if x.milestone == KICKOFF] == [None]
+
+
+def test_acknowledging_twice_changes_nothing_the_second_time() -> None:
+    j = active(at(2027, 3, 12))
+    j.send(c.AcknowledgeEscalation(**COORD, milestone=TRACK), at(2027, 3, 12, 11))
+    before = j.s
+
+    again = j.send(c.AcknowledgeEscalation(**COORD, milestone=TRACK, note_ref="t-other"), at(2027, 3, 12, 12))
+
+    assert again == []
+    assert j.s is before
+    assert j.s.milestone(TRACK).acknowledged_at == at(2027, 3, 12, 11)  # type: ignore[union-attr]
+
+
+def test_an_acknowledged_escalation_at_its_last_rung_keeps_the_journey_at_risk() -> None:
+    j = active(at(2027, 3, 23))
+
+    j.send(c.AcknowledgeEscalation(**COORD, milestone=TRACK), at(2027, 3, 23, 11))
+
+    assert f"escalated:{TRACK}" in j.s.at_risk_reasons()
+    assert status_of(j.s).at_risk is True
+
+
+def test_resolving_an_escalation_closes_it_and_no_rung_fires_afterwards() -> None:
+    j = active(at(2027, 3, 12))  # rungs 1 and 2 raised, 3 and 4 pending
+
+    events = j.send(c.ResolveEscalation(**COORD, milestone=TRACK, reason_ref="t-why"), at(2027, 3, 12, 11))
+
+    assert of(events, TRACK) == [
+        e.EscalationResolved(
+            milestone=TRACK,
+            resolved_at=at(2027, 3, 12, 11),
+            resolution="resolved_by_coordinator",
+            resolved_by="p-coord",
+            reason_ref="t-why",
+        )
+    ]
+    assert [(x.rung, x.resolved_at) for x in j.s.escalations if x.milestone == TRACK] == [
+        (1, at(2027, 3, 12, 11)),
+        (2, at(2027, 3, 12, 11)),
+    ]
+    assert raised(advance(j, at(2027, 4, 30)), TRACK) == []
+    milestone = j.s.milestone(TRACK)
+    assert milestone is not None and (milestone.status, milestone.raised) == ("slipped", (1, 2))
+
+
+def test_resolving_a_last_rung_lifts_that_milestones_risk_and_leaves_the_others() -> None:
+    j = active(at(2027, 3, 23))
+    reasons = j.s.at_risk_reasons()
+    assert f"escalated:{TRACK}" in reasons and "escalated:mentor_meeting:1" in reasons
+
+    j.send(c.ResolveEscalation(**COORD, milestone=TRACK), at(2027, 3, 23, 11))
+
+    assert j.s.at_risk_reasons() == tuple(r for r in reasons if r != f"escalated:{TRACK}")
+    assert status_of(j.s).at_risk is True
+
+
+def test_resolving_the_only_escalation_at_risk_takes_the_journey_out_of_risk() -> None:
+    j = nominated()
+    advance(j, at(2026, 12, 30, 17))  # the approval slipped on 15 Dec; its coordinator rung fired on 29 Dec
+    assert status_of(j.s).at_risk_reasons == ("escalated:approval",)
+
+    j.send(c.ResolveEscalation(**COORD, milestone="approval"), at(2026, 12, 30, 18))
+
+    assert (status_of(j.s).at_risk, status_of(j.s).at_risk_reasons) == (False, ())
+    assert j.s.state == "nominated"  # the nomination itself still awaits a decision
+
+
+def test_resolving_an_acknowledged_escalation_is_fine_acknowledging_a_resolved_one_is_refused() -> None:
+    j = active(at(2027, 3, 12))
+    j.send(c.AcknowledgeEscalation(**COORD, milestone=TRACK), at(2027, 3, 12, 11))
+
+    resolved = j.send(c.ResolveEscalation(**COORD, milestone=TRACK), at(2027, 3, 12, 12))
+
+    assert j.types(resolved) == ["EscalationResolved"]
+    for command in (
+        c.AcknowledgeEscalation(**COORD, milestone=TRACK),
+        c.ResolveEscalation(**COORD, milestone=TRACK),
+    ):
+        refused = refusal(j, command, at(2027, 3, 12, 13))
+        assert (refused.code, refused.kind) == ("no_open_escalation", "conflict")
+
+
+def test_a_milestone_met_after_a_coordinator_resolved_its_escalation_is_still_met_and_counts() -> None:
+    j = active(at(2027, 3, 12))
+    j.send(c.ResolveEscalation(**COORD, milestone=TRACK), at(2027, 3, 12, 11))
+    j.send(c.SubmitTrack(**TALENT, track_key="observe-leader"), at(2027, 3, 15))
+
+    events = j.send(c.SignOffTrack(**LEADER, track_key="observe-leader", decision="approve"), at(2027, 3, 15, 11))
+
+    assert j.types(of(events, TRACK)) == ["MilestoneMet"]  # the ladder was already closed: no second resolution
+    assert j.s.milestone(TRACK).status == "met"  # type: ignore[union-attr]
+    assert j.s.tracks_done() == 1
+
+
+@pytest.mark.parametrize("who", [LEADER, TALENT, HR], ids=["leader", "talent", "hr_system"])
+def test_only_a_coordinator_or_the_system_may_acknowledge_or_resolve(who: c.Actor) -> None:
+    j = active(at(2027, 3, 12))
+
+    for command in (
+        c.AcknowledgeEscalation(**who, milestone=TRACK),
+        c.ResolveEscalation(**who, milestone=TRACK),
+    ):
+        refused = refusal(j, command, at(2027, 3, 12, 11))
+        assert (refused.code, refused.kind) == ("not_allowed", "forbidden")
+    assert j.types(j.send(c.AcknowledgeEscalation(**SYSTEM, milestone=TRACK), at(2027, 3, 12, 11))) == [
+        "EscalationAcknowledged"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("milestone", "code", "kind"),
+    [
+        ("track:juggling", "unknown_milestone", "invalid"),
+        ("mentor_meeting:6", "unknown_milestone", "invalid"),  # the programme has five
+        ("session:party", "unknown_milestone", "invalid"),
+        ("observe-leader", "unknown_milestone", "invalid"),  # a track key is not a milestone key
+        ("track:lead-meeting", "no_open_escalation", "conflict"),  # due in May: not slipped
+        ("approval", "no_open_escalation", "conflict"),  # decided in time
+    ],
+)
+def test_an_unknown_milestone_is_invalid_and_one_without_an_open_escalation_is_a_conflict(
+    milestone: str, code: str, kind: str
+) -> None:
+    j = active(at(2027, 3, 12))
+
+    refused = refusal(j, c.AcknowledgeEscalation(**COORD, milestone=milestone), at(2027, 3, 12, 11))
+
+    assert (refused.code, refused.kind) == (code, kind)
+
+
+def test_a_planned_milestone_of_a_journey_not_yet_enrolled_has_no_open_escalation() -> None:
+    refused = refusal(nominated(), c.ResolveEscalation(**COORD, milestone=TRACK), at(2026, 12, 2))
+
+    assert refused.code == "no_open_escalation"
+
+
+def test_a_slipped_milestone_whose_first_rung_has_not_fired_has_no_open_escalation_yet() -> None:
+    j = nominated()
+    advance(j, APPROVAL_DUE + timedelta(hours=1))  # slipped; only the coordinator's rung, ten working days on
+    assert j.s.milestone("approval").status == "slipped"  # type: ignore[union-attr]
+
+    refused = refusal(j, c.AcknowledgeEscalation(**COORD, milestone="approval"), APPROVAL_DUE + timedelta(hours=2))
+
+    assert refused.code == "no_open_escalation"
+
+
+def test_a_rescheduled_session_forgets_its_acknowledgement_so_a_new_slip_climbs_again() -> None:
+    j = active(at(2027, 1, 13, 17))
+    j.send(c.AcknowledgeEscalation(**COORD, milestone=KICKOFF), at(2027, 1, 14))
+
+    moved = j.send(
+        c.RescheduleSession(**COORD, session_key="kickoff", starts_at=at(2027, 1, 18, 9)), at(2027, 1, 14, 11)
+    )
+
+    assert [ev.resolution for ev in of(moved, KICKOFF, "EscalationResolved")] == ["rescheduled"]  # type: ignore[union-attr]
+    assert j.s.milestone(KICKOFF).acknowledged_at is None  # type: ignore[union-attr]
+    # The new deadline is Wed 20 Jan 16:00; unmet, its fresh ladder climbs: rung 1 then, rung 2 on Mon 25 Jan.
+    assert [r for r, _, _ in raised(advance(j, at(2027, 1, 25, 17)), KICKOFF)] == [1, 2]
+
+
+def test_a_withdrawal_closes_an_acknowledged_escalation_as_the_journey_ends() -> None:
+    j = active(at(2027, 1, 13, 17))
+    j.send(c.AcknowledgeEscalation(**COORD, milestone=KICKOFF), at(2027, 1, 14))
+
+    events = j.send(c.WithdrawTalent(**COORD), at(2027, 1, 15))
+
+    assert [(ev.milestone, ev.resolution) for ev in events if isinstance(ev, e.EscalationResolved)] == [
+        (KICKOFF, "journey_ended")
+    ]
+    assert all(x.resolved_at is not None for x in j.s.escalations)

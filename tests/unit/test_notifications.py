@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
+from activities.templates import Language, render
 from domain import commands as c
 from domain.events import Event
 from domain.journey import JourneyState, evolve
@@ -177,3 +180,51 @@ def test_a_non_completion_is_announced_like_a_completion() -> None:
             webhook("ProgrammeNotCompleted"),
         ]
     ]
+
+
+def test_an_acknowledgement_tells_no_one() -> None:
+    j = active(at(2027, 3, 12))
+    j.send(c.AcknowledgeEscalation(**COORD, milestone="track:observe-leader"), at(2027, 3, 12, 11))
+
+    assert notes_for(j, "EscalationAcknowledged") == [[]]
+
+
+def test_a_coordinators_resolution_tells_those_the_ladder_reached_but_not_the_hr_system() -> None:
+    early, late = active(at(2027, 3, 12)), active(at(2027, 3, 23))  # rungs 1-2, and all four, raised
+    for j, now in ((early, at(2027, 3, 12, 11)), (late, at(2027, 3, 23, 11))):
+        j.send(c.ResolveEscalation(**COORD, milestone="track:observe-leader"), now)
+
+    assert notes_for(early, "EscalationResolved")[-1] == [
+        ("email", "escalation_resolved", "talent", "p-talent"),
+        ("email", "escalation_resolved", "nearest_leader", "p-leader"),
+    ]
+    assert notes_for(late, "EscalationResolved")[-1] == [
+        ("email", "escalation_resolved", "talent", "p-talent"),
+        ("email", "escalation_resolved", "nearest_leader", "p-leader"),
+        ("email", "escalation_resolved", "leaders_leader", "p-boss"),
+    ]
+
+
+def test_a_resolved_approval_escalation_mails_no_one_its_ladder_never_reached() -> None:
+    j = nominated()
+    advance(j, at(2026, 12, 30, 17))  # only the coordinator's rung: a nomination is theirs to decide
+    j.send(c.ResolveEscalation(**COORD, milestone="approval"), at(2026, 12, 30, 18))
+
+    assert notes_for(j, "EscalationResolved") == [[]]
+
+
+def test_a_late_milestone_resolving_its_ladder_mails_no_one_as_before() -> None:
+    j = active(at(2027, 3, 12))
+    j.send(c.SubmitTrack(**TALENT, track_key="observe-leader"), at(2027, 3, 12, 11))
+    j.send(c.SignOffTrack(**LEADER, track_key="observe-leader", decision="approve"), at(2027, 3, 12, 12))
+
+    assert notes_for(j, "EscalationResolved") == [[]]
+
+
+@pytest.mark.parametrize("language", ["da", "en"])
+def test_the_resolution_mail_names_the_milestone_and_the_talent(language: Language) -> None:
+    rendered = render("escalation_resolved", language, recipient="Lars", talent="Mette", milestone="track:x")
+
+    assert "track:x" in rendered.subject
+    assert "Lars" in rendered.body and "Mette" in rendered.body and "track:x" in rendered.body
+    assert "$" not in rendered.subject + rendered.body

@@ -79,6 +79,13 @@ def actors(*pool: c.Actor) -> st.SearchStrategy[c.Actor]:
 
 session_keys = st.sampled_from([s.key for s in _REFERENCE.sessions] * 3 + ["party"])
 track_keys = st.sampled_from([t.key for t in _REFERENCE.tracks] * 3 + ["juggling"])
+#: Mostly a milestone escalated at the time (an index into them), else one both worlds plan, or one no
+#: programme has.
+milestone_keys = st.one_of(
+    st.integers(0, 3),
+    st.integers(0, 3),
+    st.sampled_from(["approval", "session:kickoff", "track:observe-leader", "mentor_meeting:1", "track:juggling"]),
+)
 
 Op = tuple[Any, ...]
 #: (weight, kind, strategy): weights keep journeys moving; refusals stay common enough to matter.
@@ -140,6 +147,8 @@ _OPS: list[tuple[int, str, st.SearchStrategy[Op]]] = [
         ),
     ),
     (1, "erase", st.tuples(st.just("erase"), st.sampled_from(["p-talent", "p-leader"]))),
+    (3, "acknowledge", st.tuples(st.just("acknowledge"), milestone_keys, actors(COORD, LEADER, SYSTEM))),
+    (2, "resolve", st.tuples(st.just("resolve"), milestone_keys, actors(COORD, TALENT, SYSTEM))),
     (3, "advance", st.tuples(st.just("advance"))),
 ]
 
@@ -190,7 +199,20 @@ def command(op: Op, world: World, now: datetime, state: JourneyState) -> c.Comma
         return c.RecordOutcome(**op[4], applied_for_leader_post=op[1], appointed=op[2], on=on)
     if kind == "erase":
         return c.RecordErasure(**COORD, person_id=op[1])
+    if kind == "acknowledge":
+        return c.AcknowledgeEscalation(**op[2], milestone=escalated(state, op[1]), note_ref="t-n")
+    if kind == "resolve":
+        return c.ResolveEscalation(**op[2], milestone=escalated(state, op[1]), reason_ref="t-r")
     return c.AdvanceClock(**SYSTEM)
+
+
+def escalated(state: JourneyState, choice: int | str) -> str:
+    """A milestone key: `choice` itself, or the choice-th of those escalated now (else of those ever escalated)."""
+    if isinstance(choice, str):
+        return choice
+    keys = list(dict.fromkeys(x.milestone for x in state.escalations if x.resolved_at is None))
+    keys = keys or list(dict.fromkeys(x.milestone for x in state.escalations))
+    return keys[choice % len(keys)] if keys else "session:kickoff"
 
 
 def start(world: World, leaders_leader: str | None, approve: bool) -> Journey:
@@ -211,6 +233,13 @@ def try_send(j: Journey, cmd: c.Command, now: datetime) -> list[e.Event] | Domai
         assert j.s is before
         assert len(j.history) == count
         return refusal
+
+
+def by_coordinator(event: e.Event) -> bool:
+    """An escalation acknowledged or resolved by a coordinator's command (not by time or progress)."""
+    if isinstance(event, e.EscalationResolved):
+        return event.resolution == "resolved_by_coordinator"
+    return isinstance(event, e.EscalationAcknowledged)
 
 
 def stored(event: e.Event) -> e.Event:
@@ -252,6 +281,7 @@ def test_folding_the_history_from_scratch_rebuilds_the_journey(
         now += tick * w.tick
         try_send(j, command(op, w, now, j.s), now)
     event(f"{world} journey reaches {j.s.state}")
+    event(f"a coordinator acknowledged or resolved an escalation: {any(by_coordinator(n.event) for n in j.history)}")
     assert_rebuilds(j, now, now + 30 * w.shift)
 
     # ... and once time has run out for it: evaluated, followed up and closed.

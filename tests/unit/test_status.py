@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from domain import commands as c
-from domain.status import next_deadline, status_of
+from domain.events import EscalationResolved, parse_event
+from domain.status import JourneyStatus, dump_status, next_deadline, status_data, status_of
 from tests.support import COORD, LEADER, TALENT
 from tests.unit.journeys import (
     APPROVAL_DUE,
@@ -191,5 +192,30 @@ def test_the_status_serialises_to_the_fields_of_the_api() -> None:
         "version",
     } <= body.keys()
     assert set(body["milestones"][0]) == {"key", "kind", "due_at", "status"}
-    assert set(body["escalations"][0]) == {"milestone", "rung", "recipient_role", "raised_at", "resolved_at"}
+    assert set(body["escalations"][0]) == {
+        "milestone",
+        "rung",
+        "recipient_role",
+        "raised_at",
+        "resolved_at",
+        "acknowledged_at",
+        "acknowledged_by",
+    }
     assert body["next_deadline"] == "2027-04-07T16:00:00+02:00"
+
+
+def test_status_and_events_stored_before_acknowledgements_existed_still_parse() -> None:
+    j = active(at(2027, 3, 12))
+    data = status_data(j.s)
+    for x in data["escalations"]:
+        del x["acknowledged_at"], x["acknowledged_by"]
+
+    old = JourneyStatus.model_validate_json(dump_status(data))
+    resolved = parse_event(
+        "EscalationResolved", 1, {"milestone": TRACK, "resolved_at": "2027-03-12T11:00:00+01:00", "resolution": "met"}
+    )
+
+    assert old.escalations and {(x.acknowledged_at, x.acknowledged_by) for x in old.escalations} == {(None, None)}
+    assert old == status_of(j.s)
+    assert isinstance(resolved, EscalationResolved)
+    assert (resolved.resolution, resolved.resolved_by, resolved.reason_ref) == ("met", None, None)

@@ -47,6 +47,8 @@ UPDATE_NAMES = {
     "OverrideCompletion": "override_completion",
     "RecordOutcome": "record_outcome",
     "RecordErasure": "record_erasure",
+    "AcknowledgeEscalation": "acknowledge_escalation",
+    "ResolveEscalation": "resolve_escalation",
 }
 
 #: How long (real time) a command may take before a test gives up on it.

@@ -5,17 +5,20 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
-from temporalio.client import WorkflowExecutionStatus
+import pytest
+from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from domain import commands as c
 from domain.programme import Cohort
-from tests.support import COORD, reference_cohort, reference_programme
+from tests.support import COORD, LEADER, reference_cohort, reference_programme
 from tests.workflows.journeys import (
     Handle,
     Journeys,
     Pool,
     about,
+    accepted_update_ids,
     advance_to,
     approve,
     assert_contiguous,
@@ -56,6 +59,15 @@ async def enrolled_journey(journeys: Journeys, unique: str) -> tuple[Handle, Coh
 def attend(session_key: str) -> c.RecordAttendance:
     """The coordinator records the talent as attended."""
     return c.RecordAttendance(**COORD, session_key=session_key, status="attended")
+
+
+async def refused_update(handle: Handle, command: c.Command, update_id: str) -> ApplicationError:
+    """Send a command that must be refused; return the refusal (its type is the domain's code)."""
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await send(handle, command, update_id=update_id)
+    cause = caught.value.cause
+    assert isinstance(cause, ApplicationError)
+    return cause
 
 
 async def at_risk_attribute(handle: Handle) -> bool | None:
@@ -188,3 +200,50 @@ async def test_withdrawing_a_talent_ends_the_workflow_and_closes_its_running_lad
     [resolution] = of_type(events, "EscalationResolved")
     assert (resolution.data["milestone"], resolution.data["resolution"]) == (KICKOFF, "journey_ended")
     assert rungs_raised(events, KICKOFF) == [1, 2]
+
+
+async def test_an_escalation_acknowledged_through_its_update_stops_climbing_and_a_resolved_one_closes(
+    journeys: Journeys, time_env: WorkflowEnvironment, pool: Pool, unique: str
+) -> None:
+    handle, _, slip = await enrolled_journey(journeys, unique)
+    await advance_to(time_env, working_days_later(slip, 3) + MINUTE)
+    assert [x.rung for x in (await status(handle)).escalations if x.milestone == KICKOFF] == [1, 2]
+
+    acknowledged = await send(handle, c.AcknowledgeEscalation(**COORD, milestone=KICKOFF, note_ref="t-note"))
+    again = await send(handle, c.AcknowledgeEscalation(**COORD, milestone=KICKOFF))
+    # Past where rungs 3 and 4 were due: the acknowledged ladder stays where it was, open.
+    await advance_to(time_env, working_days_later(slip, 10) + timedelta(hours=1))
+    held = await status(handle)
+
+    assert (acknowledged.events, again.events, again.version) == (["EscalationAcknowledged"], [], acknowledged.version)
+    kickoff = [x for x in held.escalations if x.milestone == KICKOFF]
+    assert [(x.rung, x.acknowledged_by, x.resolved_at) for x in kickoff] == [(1, "p-coord", None), (2, "p-coord", None)]
+    assert "escalated:session:kickoff" not in held.at_risk_reasons  # the last rung never fired
+    refused = await refused_update(handle, c.AcknowledgeEscalation(**LEADER, milestone=KICKOFF), f"leader-{unique}")
+    assert (refused.type, refused.details[0]["kind"]) == ("not_allowed", "forbidden")
+    unknown = await refused_update(handle, c.ResolveEscalation(**COORD, milestone="session:nope"), f"nope-{unique}")
+    assert (unknown.type, unknown.details[0]["kind"]) == ("unknown_milestone", "invalid")
+
+    resolved = await send(handle, c.ResolveEscalation(**COORD, milestone=KICKOFF, reason_ref="t-why"))
+    closed = await status(handle)
+    twice = await refused_update(handle, c.ResolveEscalation(**COORD, milestone=KICKOFF), f"twice-{unique}")
+
+    assert resolved.events == ["EscalationResolved"]
+    assert all(x.resolved_at is not None for x in closed.escalations if x.milestone == KICKOFF)
+    assert milestone(closed, KICKOFF).status == "slipped"  # closed by the coordinator, not met
+    assert (twice.type, twice.details[0]["kind"]) == ("no_open_escalation", "conflict")
+    # Validators refuse before anything is written: the refused updates were never accepted.
+    assert not {f"leader-{unique}", f"nope-{unique}", f"twice-{unique}"} & await accepted_update_ids(handle)
+    events = await stored_events(pool, unique)
+    assert_contiguous(events)
+    assert rungs_raised(events, KICKOFF) == [1, 2]
+    [ack] = about(events, KICKOFF, "EscalationAcknowledged")
+    [resolution] = about(events, KICKOFF, "EscalationResolved")
+    assert (ack.data["acknowledged_by"], ack.data["note_ref"]) == ("p-coord", "t-note")
+    assert (ack.metadata["actor"], ack.metadata["causation_id"]) == ("p-coord", "acknowledge_escalation")
+    assert (resolution.data["resolution"], resolution.data["resolved_by"], resolution.data["reason_ref"]) == (
+        "resolved_by_coordinator",
+        "p-coord",
+        "t-why",
+    )
+    assert resolution.metadata["causation_id"] == "resolve_escalation"
