@@ -29,6 +29,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.store.vault import Erased, PeopleVault, PersonData
 from activities.templates import Language, render
+from domain.events import public_event_data
 
 log = structlog.get_logger("talent.notify")
 
@@ -292,7 +293,7 @@ class Notifier:
                 "stream_version": row["stream_version"],
                 "global_position": row["global_position"],
                 "occurred_at": row["occurred_at"].isoformat(),
-                "data": _public(row["event_type"], json.loads(row["data"])),
+                "data": public_event_data(row["event_type"], json.loads(row["data"])),
             },
         }
         await self._webhook.send(str(row["notification_id"]), payload)
@@ -304,10 +305,3 @@ def _due(data: dict[str, Any], slipped_due: str | None) -> str:
         if isinstance(value, str):
             return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
     return ""
-
-
-def _public(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Event data for an HR system: ids and facts; the programme definition is left out (bulky)."""
-    if event_type == "TalentNominated":
-        data = {k: v for k, v in data.items() if k not in ("programme", "cohort")}
-    return data

@@ -461,3 +461,17 @@ def event_data(event: Event) -> dict[str, Any]:
 def stream_id_for(journey_id: str) -> str:
     """The event stream of a journey."""
     return f"journey-{journey_id}"
+
+
+def public_event_data(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Stored event data as an HR system receives it (feed and webhooks): ids and facts only, the
+    nomination's bulky programme and cohort definitions reduced to their ids."""
+    if event_type != "TalentNominated":
+        return data
+    public = {k: v for k, v in data.items() if k not in ("programme", "cohort")}
+    programme, cohort = data.get("programme") or {}, data.get("cohort") or {}
+    return public | {
+        "programme_id": programme.get("id"),
+        "programme_version": programme.get("version"),
+        "cohort_id": cohort.get("cohort_id"),
+    }

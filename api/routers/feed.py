@@ -25,7 +25,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from activities.store.eventstore import EventStore, UnknownPosition, journey_id_of
 from api.deps import Caller, Deps, require
 from api.problems import Problem
-from domain.events import EventMetadata, RecordedEvent
+from domain.events import EventMetadata, RecordedEvent, public_event_data
 
 router = APIRouter(tags=["feed"])
 
@@ -92,19 +92,6 @@ class DeliveryPage(_Out):
     next: str | None = Field(description="Pass as `after` for the next page; null on the last page.")
 
 
-def _public(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Event data for an HR system: the nomination's bulky definitions reduced to their ids."""
-    if event_type != "TalentNominated":
-        return data
-    public = {k: v for k, v in data.items() if k not in ("programme", "cohort")}
-    programme, cohort = data.get("programme") or {}, data.get("cohort") or {}
-    return public | {
-        "programme_id": programme.get("id"),
-        "programme_version": programme.get("version"),
-        "cohort_id": cohort.get("cohort_id"),
-    }
-
-
 def _feed_event(ev: RecordedEvent) -> FeedEvent:
     return FeedEvent(
         cursor=str(ev.global_position),
@@ -116,7 +103,7 @@ def _feed_event(ev: RecordedEvent) -> FeedEvent:
         schema_version=ev.schema_version,
         occurred_at=ev.occurred_at,
         recorded_at=ev.recorded_at,
-        data=_public(ev.event_type, ev.data),
+        data=public_event_data(ev.event_type, ev.data),
         metadata=ev.metadata,
     )
 
