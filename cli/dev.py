@@ -489,6 +489,7 @@ class Banner:
             f"talent-journey is running (dev), ready in {self.seconds:.1f} s",
             "",
             f"  API           {self.api}",
+            f"  Dashboard     {self.api}/dashboard/  (sign in with a token below, e.g. the coordinator's)",
             f"  OpenAPI docs  {self.api}/docs  (schema {self.api}/openapi.json)",
             f"  Temporal UI   http://127.0.0.1:{self.temporal.ui_port}  (gRPC {self.temporal.address}{moved})",
             f"  Database      {self.database}",

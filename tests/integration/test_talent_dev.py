@@ -119,6 +119,15 @@ async def wait_ready(dev: Dev) -> float:
     raise AssertionError(f"talent dev was not ready within {READY_WITHIN:.0f} s:\n{dev.err.read_text()}")
 
 
+async def printed(dev: Dev, last_line: str, within: float = 20.0) -> str:
+    """The banner once it is whole: it is printed just after the API starts answering."""
+    deadline = time.monotonic() + within
+    while last_line not in (out := dev.stdout()):
+        assert time.monotonic() < deadline, f"no banner within {within:.0f} s:\n{out}\n{dev.err.read_text()}"
+        await asyncio.sleep(0.1)
+    return out
+
+
 async def journeys(dev: Dev, token: str) -> list[dict[str, Any]]:
     """GET /v1/journeys as the bearer of `token`."""
     async with httpx.AsyncClient(base_url=dev.url, timeout=5) as http:
@@ -177,8 +186,13 @@ async def test_talent_dev_serves_the_demo_stops_cleanly_and_keeps_the_journeys_a
     by_role = tokens(data_dir)
     assert set(by_role) == {"coordinator", "hr_system", "leader", "talent"}
     coordinator, leader, talent = (by_role[r] for r in ("coordinator", "leader", "talent"))
-    banner = first.stdout()
-    for line in (f"{first.url}/docs", f"{first.url}/openapi.json", "Temporal UI   http://127.0.0.1:"):
+    banner = await printed(first, "Ctrl-C stops everything.")
+    for line in (
+        f"{first.url}/dashboard/",
+        f"{first.url}/docs",
+        f"{first.url}/openapi.json",
+        "Temporal UI   http://127.0.0.1:",
+    ):
         assert line in banner
     assert f'curl -H "Authorization: Bearer {coordinator["token"]}" {first.url}/v1/journeys' in banner
 

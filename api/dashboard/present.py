@@ -1,0 +1,325 @@
+"""How things read on the dashboard: names from the vault, milestone titles, times, ages, the timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from activities.store.catalog import Catalog
+from activities.store.vault import Erased, PeopleVault
+from api.dashboard.i18n import Texts
+from domain.events import RecordedEvent
+from domain.programme import Programme
+
+CPH = ZoneInfo("Europe/Copenhagen")
+SYSTEM_ACTOR = "system"
+
+
+@dataclass(frozen=True)
+class Name:
+    """A person as shown: their name, or "erased", or their id when the vault knows nothing of them."""
+
+    text: str
+    erased: bool = False
+    known: bool = True
+    system: bool = False
+
+
+@dataclass(frozen=True)
+class OpenEscalation:
+    """A slipped milestone's running ladder: the rung it has reached, since when, and any acknowledgement."""
+
+    journey_id: str
+    cohort_id: str
+    talent: Name
+    milestone: str
+    title: str
+    rung: int
+    rungs: int
+    recipient_role: str
+    first_raised_at: datetime
+    raised_at: datetime
+    at_risk: bool
+    acknowledged_at: datetime | None
+    acknowledged_by: Name | None
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """One event in a journey's timeline."""
+
+    version: int
+    at: datetime
+    event_type: str
+    text: str
+    actor: Name
+    tone: str
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A timestamp from a status document (ISO 8601 text), or None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+#: Event types and how their timeline row is coloured.
+_TONES = {
+    "MilestoneSlipped": "warn",
+    "MilestoneMissed": "bad",
+    "EscalationRaised": "bad",
+    "EscalationAcknowledged": "info",
+    "EscalationResolved": "good",
+    "MilestoneMet": "good",
+    "TrackSignedOff": "good",
+    "NominationApproved": "good",
+    "ProgrammeCompleted": "good",
+    "NominationRejected": "bad",
+    "ProgrammeNotCompleted": "bad",
+    "TalentWithdrawn": "bad",
+    "PersonalDataErased": "muted",
+}
+
+
+class Presenter:
+    """Formats one request's page in the viewer's language: names, titles, times and ages."""
+
+    def __init__(self, texts: Texts, vault: PeopleVault, catalog: Catalog, now: datetime) -> None:
+        self.t = texts
+        self.now = now
+        self._vault = vault
+        self._catalog = catalog
+        self._names: dict[str, Name] = {}
+        self._programmes: dict[tuple[str, int], Programme | None] = {}
+
+    # -- people ------------------------------------------------------------------------------
+
+    async def load_people(self, person_ids: Iterable[str | None]) -> None:
+        """Read the names of these people from the vault (one round trip), for `name()`."""
+        wanted = {p for p in person_ids if p and p != SYSTEM_ACTOR and p not in self._names}
+        found = await self._vault.get_people(wanted)
+        for person_id in wanted:
+            data = found.get(person_id)
+            if isinstance(data, Erased):
+                self._names[person_id] = Name(self.t("erased"), erased=True)
+            elif data is not None:
+                self._names[person_id] = Name(data.name)
+            else:
+                self._names[person_id] = Name(person_id, known=False)
+
+    def name(self, person_id: str | None) -> Name:
+        """A person's name as loaded (`load_people` first); the system by its role name."""
+        if not person_id:
+            return Name("—", known=False)
+        if person_id == SYSTEM_ACTOR:
+            return Name(self.t("role_system"), system=True)
+        return self._names.get(person_id, Name(person_id, known=False))
+
+    # -- programmes and milestones -----------------------------------------------------------
+
+    async def programme(self, programme_id: str, version: int) -> Programme | None:
+        """A published programme version (cached for the request)."""
+        key = (programme_id, version)
+        if key not in self._programmes:
+            self._programmes[key] = await self._catalog.programme(programme_id, version)
+        return self._programmes[key]
+
+    def zone(self, programme: Programme | None) -> ZoneInfo:
+        """The programme's time zone (Copenhagen unless it says otherwise)."""
+        if programme is None:
+            return CPH
+        try:
+            return ZoneInfo(programme.timezone)
+        except (KeyError, ValueError):
+            return CPH
+
+    def milestone_title(self, key: str, programme: Programme | None) -> str:
+        """A milestone key (`track:observe-leader`) as its title in the programme."""
+        kind, _, ref = key.partition(":")
+        if kind == "approval":
+            return self.t("milestone_approval")
+        if kind == "mentor_meeting":
+            return self.t("milestone_mentor_meeting", n=ref)
+        if programme is not None:
+            if kind == "session":
+                return self.session_title(ref, programme)
+            if kind == "track":
+                return self.track_title(ref, programme)
+        return key
+
+    @staticmethod
+    def session_title(key: str, programme: Programme | None) -> str:
+        """A session's title."""
+        for s in programme.sessions if programme else ():
+            if s.key == key:
+                return s.title
+        return key
+
+    @staticmethod
+    def track_title(key: str, programme: Programme | None) -> str:
+        """A track's title."""
+        for track in programme.tracks if programme else ():
+            if track.key == key:
+                return track.title
+        return key
+
+    def reason(self, reason: str, programme: Programme | None) -> str:
+        """An at-risk reason (`escalated:<milestone>`, `attendance_below_minimum`) in words."""
+        if reason.startswith("escalated:"):
+            title = self.milestone_title(reason.removeprefix("escalated:"), programme)
+            return self.t("reason_escalated", milestone=title)
+        key = f"reason_{reason}"
+        return self.t(key) if self.t.has(key) else reason.replace("_", " ")
+
+    def reasons(self, reasons: Iterable[str], programme: Programme | None) -> list[str]:
+        """At-risk reasons in words, the escalated milestones together on one line."""
+        escalated = [r.removeprefix("escalated:") for r in reasons if r.startswith("escalated:")]
+        found = []
+        if escalated:
+            titles = ", ".join(self.milestone_title(m, programme) for m in escalated)
+            found.append(self.t("reason_escalated", milestone=titles))
+        return found + [self.reason(r, programme) for r in reasons if not r.startswith("escalated:")]
+
+    # -- time --------------------------------------------------------------------------------
+
+    def when(self, at: datetime | str | None, zone: ZoneInfo = CPH, *, seconds: bool = False) -> str:
+        """A local date and time."""
+        moment = parse_time(at)
+        if moment is None:
+            return "—"
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+    def age(self, since: datetime | str | None) -> str:
+        """How long ago, in the largest whole unit: `45 s`, `3 min`, `5 t`, `2 d`."""
+        moment = parse_time(since)
+        if moment is None:
+            return "—"
+        seconds = max(0, int((self.now - moment).total_seconds()))
+        if seconds < 60:
+            return self.t("age_seconds", n=seconds)
+        if seconds < 3600:
+            return self.t("age_minutes", n=seconds // 60)
+        if seconds < 86400:
+            return self.t("age_hours", n=seconds // 3600)
+        return self.t("age_days", n=seconds // 86400)
+
+    def overdue(self, due_at: datetime | str | None) -> bool:
+        """Whether a deadline has passed."""
+        moment = parse_time(due_at)
+        return moment is not None and moment < self.now
+
+    # -- escalations -------------------------------------------------------------------------
+
+    def open_escalations(
+        self, journey_id: str, cohort_id: str, talent_id: str, status: Mapping[str, Any], programme: Programme | None
+    ) -> list[OpenEscalation]:
+        """A journey's running ladders, one per milestone, at their highest rung raised so far."""
+        by_milestone: dict[str, list[Mapping[str, Any]]] = {}
+        for x in status.get("escalations", ()):
+            if x.get("resolved_at") is None:
+                by_milestone.setdefault(str(x["milestone"]), []).append(x)
+        rungs = len(programme.escalation.rungs) if programme is not None else 0
+        found = []
+        for milestone, raised in by_milestone.items():
+            top = max(raised, key=lambda x: int(x["rung"]))
+            first = min(parse_time(x["raised_at"]) or self.now for x in raised)
+            acknowledged = [x for x in raised if x.get("acknowledged_at")]
+            ack = max(acknowledged, key=lambda x: str(x["acknowledged_at"])) if acknowledged else None
+            found.append(
+                OpenEscalation(
+                    journey_id=journey_id,
+                    cohort_id=cohort_id,
+                    talent=self.name(talent_id),
+                    milestone=milestone,
+                    title=self.milestone_title(milestone, programme),
+                    rung=int(top["rung"]),
+                    rungs=max(rungs, int(top["rung"])),
+                    recipient_role=str(top["recipient_role"]),
+                    first_raised_at=first,
+                    raised_at=parse_time(top["raised_at"]) or first,
+                    at_risk=rungs > 0 and int(top["rung"]) >= rungs,
+                    acknowledged_at=parse_time(ack["acknowledged_at"]) if ack else None,
+                    acknowledged_by=self.name(ack.get("acknowledged_by")) if ack else None,
+                )
+            )
+        return found
+
+    # -- the timeline ------------------------------------------------------------------------
+
+    @staticmethod
+    def people_in(events: Iterable[RecordedEvent]) -> set[str]:
+        """Every person an event names: its actor, recipients, leaders, the erased."""
+        found: set[str] = set()
+        for ev in events:
+            found.add(ev.metadata.actor)
+            for field in ("recipient_id", "nearest_leader_id", "previous_leader_id", "person_id", "talent_id"):
+                value = ev.data.get(field)
+                if isinstance(value, str):
+                    found.add(value)
+            by = ev.data.get("acknowledged_by")
+            if isinstance(by, str):
+                found.add(by)
+        return found
+
+    def timeline(self, events: Iterable[RecordedEvent], programme: Programme | None) -> list[TimelineRow]:
+        """The journey's events as rows: what happened, when, by whom (names loaded first)."""
+        zone = self.zone(programme)
+        rows = []
+        for ev in events:
+            values = self._event_values(ev.data, programme, zone)
+            rows.append(
+                TimelineRow(
+                    version=ev.stream_version,
+                    at=ev.occurred_at,
+                    event_type=ev.event_type,
+                    text=self.t.event(ev.event_type, values),
+                    actor=self.name(ev.metadata.actor),
+                    tone=_TONES.get(ev.event_type, ""),
+                )
+            )
+        return rows
+
+    def _event_values(self, data: Mapping[str, Any], programme: Programme | None, zone: ZoneInfo) -> dict[str, Any]:
+        """The placeholders of an event's text, in words."""
+        t = self.t
+        cohort = data.get("cohort")
+        values: dict[str, Any] = {
+            "cohort": cohort.get("cohort_id", "") if isinstance(cohort, dict) else data.get("cohort_id", ""),
+            "count": len(data.get("milestones") or ()),
+            "number": data.get("number", ""),
+            "point": data.get("point", ""),
+            "rung": data.get("rung", ""),
+            "held_on": data.get("held_on", ""),
+        }
+        if "session_key" in data:
+            values["session"] = self.session_title(str(data["session_key"]), programme)
+        if "track_key" in data:
+            values["track"] = self.track_title(str(data["track_key"]), programme)
+        if "milestone" in data:
+            values["milestone"] = self.milestone_title(str(data["milestone"]), programme)
+        if "status" in data:
+            values["attendance"] = t.value(str(data["status"]))
+        if "starts_at" in data:
+            values["starts_at"] = self.when(data["starts_at"], zone)
+        if data.get("late"):
+            values["late"] = f" ({t('late')})"
+        if "recipient_role" in data:
+            values["recipient_role"] = t(f"role_{data['recipient_role']}")
+            values["recipient"] = self.name(data.get("recipient_id")).text
+        if "resolution" in data:
+            values["resolution"] = t.value(str(data["resolution"]))
+        if "nearest_leader_id" in data:
+            values["leader"] = self.name(str(data["nearest_leader_id"])).text
+        if "reasons" in data:
+            values["reasons"] = ", ".join(t.value(str(r)) for r in data["reasons"]) or t("none")
+        if "applied_for_leader_post" in data:
+            values["applied"] = t("yes") if data["applied_for_leader_post"] else t("no")
+            values["appointed"] = t("yes") if data.get("appointed") else t("no")
+        if "person_id" in data:
+            values["person"] = self.name(str(data["person_id"])).text
+        return values

@@ -1,0 +1,1 @@
+"""Tests in a real browser: the dashboard in Chromium, driven by Playwright."""
