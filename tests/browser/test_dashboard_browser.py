@@ -8,9 +8,6 @@ test-artifacts/dashboard/.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -28,6 +25,7 @@ from tests.integration.test_talent_dev import (
     Dev,
     dev_database,
     free_port,
+    start_dev,
     stop_and_check,
     tokens,
     wait_ready,
@@ -56,28 +54,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-def start_dev_without_demo(data_dir: Path, dsn: str, port: int) -> Dev:
-    """`talent dev --no-demo --port <port>` on `data_dir` and `dsn`, in its own session."""
-    env = {k: v for k, v in os.environ.items() if k not in ("TALENT_TOKENS_FILE", "TEMPORAL_ADDRESS")}
-    env.update(TALENT_DATA_DIR=str(data_dir), DATABASE_URL=dsn, TALENT_LOG_FORMAT="json")
-    data_dir.mkdir(parents=True, exist_ok=True)
-    out, err = data_dir.parent / "dev.out", data_dir.parent / "dev.err"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "dev", "--port", str(port), "--no-demo"],
-            cwd=ROOT,
-            env=env,
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,
-        )
-    return Dev(process, port, out, err)
-
-
 @pytest.fixture
 async def dev(tmp_path: Path, dev_database: str) -> AsyncIterator[Dev]:
     """The whole service, without the demo, on a fresh database; stopped cleanly at the end."""
-    running = start_dev_without_demo(tmp_path / "data", dev_database, free_port())
+    running = start_dev(tmp_path / "data", dev_database, free_port(), "dev", "--no-demo")
     try:
         await wait_ready(running)
         yield running

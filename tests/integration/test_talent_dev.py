@@ -87,14 +87,14 @@ class Dev:
         return self.process.wait(timeout=STOP_WITHIN)
 
 
-def start_dev(data_dir: Path, dsn: str, port: int, name: str) -> Dev:
-    """`talent dev --port <port>` on `data_dir` and `dsn`, in its own session."""
+def start_dev(data_dir: Path, dsn: str, port: int, name: str, *args: str) -> Dev:
+    """`talent dev --port <port> [args]` on `data_dir` and `dsn`, in its own session."""
     env = {k: v for k, v in os.environ.items() if k not in ("TALENT_TOKENS_FILE", "TEMPORAL_ADDRESS")}
     env.update(TALENT_DATA_DIR=str(data_dir), DATABASE_URL=dsn, TALENT_LOG_FORMAT="json")
     out, err = data_dir.parent / f"{name}.out", data_dir.parent / f"{name}.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "dev", "--port", str(port)],
+            [sys.executable, "-m", "cli.main", "dev", "--port", str(port), *args],
             cwd=ROOT,
             env=env,
             stdout=stdout,
