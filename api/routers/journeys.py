@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel
+from fastapi.responses import JSONResponse, Response
+from pydantic import AwareDatetime, BaseModel, Field
 
 from api import service
 from api.auth import Principal
@@ -69,7 +68,34 @@ async def nominate(
     return await idempotent(request, resources, caller, key, run)
 
 
-@router.get("")
+#: Object-level scoping inside the read: coordinators and HR systems see every journey, a leader
+#: those they lead or led, a talent their own. ($1 role, $2 person id.)
+_SCOPE = """($1 IN ('coordinator', 'hr_system')
+   OR ($1 = 'leader' AND EXISTS (SELECT 1 FROM journey_access a WHERE a.journey_id = s.journey_id
+                                  AND a.person_id = $2 AND a.role = 'nearest_leader'))
+   OR ($1 = 'talent' AND s.talent_id = $2))"""
+_PAGE = f"""
+WITH page AS (
+  SELECT s.journey_id, s.status FROM journey_status s
+   WHERE {_SCOPE}
+     AND ($3::text IS NULL OR s.cohort_id = $3) AND ($4::text IS NULL OR s.state = $4)
+     AND ($5::bool IS NULL OR s.at_risk = $5) AND ($6::text IS NULL OR s.journey_id > $6)
+   ORDER BY s.journey_id LIMIT $7)
+SELECT json_build_object(
+  'items', coalesce(json_agg(status ORDER BY journey_id), '[]'),
+  'next', CASE WHEN count(*) = $7 THEN max(journey_id) END)::text FROM page"""
+_ONE = f"SELECT s.status::text FROM journey_status s WHERE s.journey_id = $3 AND {_SCOPE}"
+_TALENT = f"SELECT s.talent_id FROM journey_status s WHERE s.journey_id = $3 AND {_SCOPE}"
+
+
+class JourneyPage(BaseModel):
+    """A page of journeys' statuses."""
+
+    items: list[dict[str, Any]]
+    next: str | None = Field(description="Pass as `after` for the next page; null on the last page.")
+
+
+@router.get("", response_model=JourneyPage)
 async def list_journeys(
     resources: Deps,
     caller: Caller,
@@ -78,46 +104,32 @@ async def list_journeys(
     at_risk: bool | None = None,
     after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> dict[str, Any]:
-    """Journeys the caller may see, filtered, in pages of at most 200 (`after` = the page's `next`)."""
-    scope_sql, scope_args = "", []
-    if caller.role == "leader":
-        scope_sql = (
-            " AND journey_id IN (SELECT journey_id FROM journey_access"
-            " WHERE person_id = $6 AND role = 'nearest_leader')"
-        )
-        scope_args = [caller.person_id]
-    elif caller.role == "talent":
-        scope_sql = " AND talent_id = $6"
-        scope_args = [caller.person_id]
-    rows = await resources.pool.fetch(
-        "SELECT status::text FROM journey_status WHERE ($1::text IS NULL OR cohort_id = $1) "
-        "AND ($2::text IS NULL OR state = $2) AND ($3::bool IS NULL OR at_risk = $3) "
-        "AND ($4::text IS NULL OR journey_id > $4)" + scope_sql + " ORDER BY journey_id LIMIT $5",
-        cohort_id,
-        state,
-        at_risk,
-        after,
-        limit,
-        *scope_args,
-    )
-    items = [json.loads(r["status"]) for r in rows]
-    return {"items": items, "next": items[-1]["journey_id"] if len(items) == limit else None}
+) -> Response:
+    """Journeys the caller may see, filtered, in pages of at most 200 (`after` = the page's `next`).
+
+    The page is built as JSON by PostgreSQL from the read model: no decoding and re-encoding here.
+    """
+    page = await resources.pool.fetchval(_PAGE, caller.role, caller.person_id, cohort_id, state, at_risk, after, limit)
+    return Response(page, media_type="application/json")
 
 
-@router.get("/{journey_id}")
+@router.get("/{journey_id}", response_model=dict[str, Any])
 async def read_journey(
     journey_id: str, resources: Deps, caller: Caller, as_of: AwareDatetime | None = None
-) -> dict[str, Any]:
+) -> Response:
     """A journey's status; `as_of` (with a UTC offset) returns it as it stood then."""
+    if as_of is None:
+        # The read model's JSON as stored, scoped in the same query: one round trip.
+        raw = await resources.pool.fetchval(_ONE, caller.role, caller.person_id, journey_id)
+        if raw is None:
+            raise not_found("journey")
+        return Response(raw, media_type="application/json")
     if not await can_see(resources, caller, journey_id):
         raise not_found("journey")
-    if as_of is None:
-        return await service.status(resources, journey_id)
     status = await resources.store.status_as_of(journey_id, as_of)
     if status is None:
         raise not_found("journey at that time")
-    return status.model_dump(mode="json")
+    return Response(status.model_dump_json(), media_type="application/json")
 
 
 @router.get("/{journey_id}/events")
@@ -274,14 +286,13 @@ def _endpoint(spec: _Command) -> Callable[..., Any]:
         **path: str,
     ) -> JSONResponse:
         require(caller, *spec.roles)
-        if not await can_see(resources, caller, journey_id):
+        # Scope check and the talent (whose vault holds the texts) in one round trip.
+        talent_id = await resources.pool.fetchval(_TALENT, caller.role, caller.person_id, journey_id)
+        if talent_id is None:
             raise not_found("journey")
 
         async def run() -> tuple[int, Any]:
             extra: dict[str, Any] = dict(path)
-            talent_id = await resources.pool.fetchval(
-                "SELECT talent_id FROM journey_status WHERE journey_id = $1", journey_id
-            )
             for field in spec.texts:
                 text = getattr(body, field)
                 extra[f"{field}_ref"] = await resources.vault.put_text(talent_id, text) if text else None
