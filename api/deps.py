@@ -79,16 +79,21 @@ def require(principal: Principal, *roles: str) -> None:
         raise Problem(403, "Forbidden", f"a {principal.role} may not do this", code="forbidden")
 
 
+#: Object-level scoping, as a condition on `journey_status s`: coordinators and HR systems see
+#: every journey, a leader those they lead or led, a talent their own. ($1 role, $2 person id.)
+SCOPE = """($1 IN ('coordinator', 'hr_system')
+   OR ($1 = 'leader' AND EXISTS (SELECT 1 FROM journey_access a WHERE a.journey_id = s.journey_id
+                                  AND a.person_id = $2 AND a.role = 'nearest_leader'))
+   OR ($1 = 'talent' AND s.talent_id = $2))"""
+
+
 async def can_see(resources: Resources, principal: Principal, journey_id: str) -> bool:
-    """Object-level scoping: a leader sees journeys they lead or led, a talent their own."""
-    if principal.role in ("coordinator", "hr_system"):
-        return bool(await resources.pool.fetchval("SELECT 1 FROM journey_status WHERE journey_id = $1", journey_id))
-    role = "nearest_leader" if principal.role == "leader" else "talent"
+    """Whether the journey exists and the caller may see it (`SCOPE`)."""
     return bool(
         await resources.pool.fetchval(
-            "SELECT 1 FROM journey_access WHERE journey_id = $1 AND person_id = $2 AND role = $3",
-            journey_id,
+            f"SELECT 1 FROM journey_status s WHERE s.journey_id = $3 AND {SCOPE}",
+            principal.role,
             principal.person_id,
-            role,
+            journey_id,
         )
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Header, Request
 from fastapi.responses import JSONResponse
 
 from api.auth import Principal
@@ -15,6 +15,14 @@ from api.deps import Resources
 from api.problems import Problem
 
 Handler = Callable[[], Awaitable[tuple[int, Any]]]
+#: The header every POST takes.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Retry-safe writes: the same key and body replays the first response; another body is 422.",
+    ),
+]
 
 
 async def idempotent(

@@ -14,6 +14,7 @@ from typing import Any, TypeAlias
 import asyncpg
 
 from api.auth import Principal
+from api.deps import SCOPE
 
 #: The journey states in which deadlines still run.
 RUNNING = ("nominated", "enrolled", "active")
@@ -218,14 +219,11 @@ async def cohort_journeys(pool: Pool, cohort_id: str) -> list[JourneyRow]:
 
 async def visible_journeys(pool: Pool, principal: Principal) -> list[JourneyRow]:
     """The journeys a leader leads or led, or a talent's own (the API's scoping)."""
-    if principal.role == "leader":
-        where = "journey_id IN (SELECT journey_id FROM journey_access WHERE person_id = $1 AND role = 'nearest_leader')"
-    elif principal.role == "talent":
-        where = "talent_id = $1"
-    else:
+    if principal.role not in ("leader", "talent"):
         return []
     rows = await pool.fetch(
-        f"SELECT {_JOURNEY_COLUMNS} FROM journey_status WHERE {where} ORDER BY journey_id LIMIT $2",
+        f"SELECT {_JOURNEY_COLUMNS} FROM journey_status s WHERE {SCOPE} ORDER BY journey_id LIMIT $3",
+        principal.role,
         principal.person_id,
         PAGE,
     )

@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Path, Request
+from fastapi import APIRouter, Body, Path, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import Caller, Deps, require
-from api.idempotency import idempotent
+from api.idempotency import IdempotencyKey, idempotent
 from api.problems import not_found
 from domain.programme import parse_cohort, parse_programme
 
 router = APIRouter(prefix="/v1", tags=["programmes", "cohorts"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
 @router.post("/programmes", status_code=201, responses={200: {"description": "the same version was published before"}})

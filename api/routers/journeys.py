@@ -7,14 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api import service
 from api.auth import Principal
-from api.deps import Caller, Deps, can_see, require
-from api.idempotency import idempotent
+from api.deps import SCOPE, Caller, Deps, can_see, require
+from api.idempotency import IdempotencyKey, idempotent
 from api.models import (
     AcknowledgeIn,
     AttendanceIn,
@@ -35,13 +35,6 @@ from domain import commands as c
 from domain.events import JourneyStateName, stream_id_for
 
 router = APIRouter(prefix="/v1/journeys", tags=["journeys"])
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="Retry-safe writes: the same key and body replays the first response; another body is 422.",
-    ),
-]
 
 
 def actor(caller: Principal) -> c.Actor:
@@ -68,24 +61,18 @@ async def nominate(
     return await idempotent(request, resources, caller, key, run)
 
 
-#: Object-level scoping inside the read: coordinators and HR systems see every journey, a leader
-#: those they lead or led, a talent their own. ($1 role, $2 person id.)
-_SCOPE = """($1 IN ('coordinator', 'hr_system')
-   OR ($1 = 'leader' AND EXISTS (SELECT 1 FROM journey_access a WHERE a.journey_id = s.journey_id
-                                  AND a.person_id = $2 AND a.role = 'nearest_leader'))
-   OR ($1 = 'talent' AND s.talent_id = $2))"""
 _PAGE = f"""
 WITH page AS (
   SELECT s.journey_id, s.status FROM journey_status s
-   WHERE {_SCOPE}
+   WHERE {SCOPE}
      AND ($3::text IS NULL OR s.cohort_id = $3) AND ($4::text IS NULL OR s.state = $4)
      AND ($5::bool IS NULL OR s.at_risk = $5) AND ($6::text IS NULL OR s.journey_id > $6)
    ORDER BY s.journey_id LIMIT $7)
 SELECT json_build_object(
   'items', coalesce(json_agg(status ORDER BY journey_id), '[]'),
   'next', CASE WHEN count(*) = $7 THEN max(journey_id) END)::text FROM page"""
-_ONE = f"SELECT s.status::text FROM journey_status s WHERE s.journey_id = $3 AND {_SCOPE}"
-_TALENT = f"SELECT s.talent_id FROM journey_status s WHERE s.journey_id = $3 AND {_SCOPE}"
+_ONE = f"SELECT s.status::text FROM journey_status s WHERE s.journey_id = $3 AND {SCOPE}"
+_TALENT = f"SELECT s.talent_id FROM journey_status s WHERE s.journey_id = $3 AND {SCOPE}"
 
 
 class JourneyPage(BaseModel):
