@@ -1,23 +1,31 @@
 """Notification delivery from the outbox: e-mail over SMTP, signed webhooks to HR systems.
 
 At least once, exactly once in effect: every message carries its outbox row's id as its
-idempotency key (the e-mail's Message-ID, the webhook's Idempotency-Key header), so a retry after
-a crash between sending and marking the row delivered is recognised by the receiver. Recipients
-are resolved from the people vault at send time; an erased person gets nothing. A permanent
-failure dead-letters the row at once; a transient one is retried by Temporal with backoff until
-the last attempt, which dead-letters what is still failing.
+idempotency key (the e-mail's Message-ID, the webhook's `webhook-id` and Idempotency-Key headers),
+so a retry after a crash between sending and marking the row delivered is recognised by the
+receiver. Recipients are resolved from the people vault at send time; an erased person gets
+nothing. A permanent failure dead-letters the row at once; so does any error a retry cannot cure
+(a message that cannot be rendered or built, a vault record that cannot be read), so that one
+poisoned row never holds back the rows after it. A transient failure is retried by Temporal with
+backoff until the last attempt, which dead-letters what is still failing.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import hashlib
 import hmac
 import json
+import re
+import ssl
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Literal
 
 import aiosmtplib
 import asyncpg
@@ -28,7 +36,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.store.vault import Erased, PeopleVault, PersonData
-from activities.templates import Language, render
+from activities.templates import Language, render, unsafe_char
 from domain.events import public_event_data
 
 log = structlog.get_logger("talent.notify")
@@ -48,6 +56,42 @@ class DeliveryFailed(Exception):
 
 class Skipped(Exception):
     """Nothing to send, on purpose (an erased recipient, no webhook configured)."""
+
+
+class Undeliverable(Exception):
+    """A row no retry can deliver (it cannot be rendered, built or read): dead-lettered at once.
+
+    `reason` names the exception type and the stage only: an exception's own message may quote a
+    name or an address, and `last_error` and the logs must never hold one.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+#: Failures of the infrastructure, not of a row: the activity fails and Temporal retries it whole.
+_INFRASTRUCTURE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+    TimeoutError,
+)
+
+
+#: Exceptions that already say what to do with the row (or with the activity).
+_CLASSIFIED: tuple[type[BaseException], ...] = (Skipped, DeliveryFailed, Undeliverable, *_INFRASTRUCTURE)
+
+
+@contextlib.contextmanager
+def _stage(stage: str) -> Iterator[None]:
+    """Turn any error in `stage` that a retry cannot cure into `Undeliverable`."""
+    try:
+        yield
+    except _CLASSIFIED:
+        raise
+    except Exception as exc:
+        raise Undeliverable(f"{type(exc).__name__}: {stage}") from exc
 
 
 class DeliverInput(BaseModel):
@@ -70,17 +114,28 @@ class DeliverOutput(BaseModel):
     retrying: int = 0
 
 
+#: How the SMTP connection is protected: STARTTLS when the server offers it (the default), STARTTLS
+#: or nothing sent, TLS from the first byte (port 465), or plain text.
+SmtpTls = Literal["starttls-if-offered", "starttls-required", "tls", "none"]
+SMTP_TLS_MODES: tuple[SmtpTls, ...] = ("starttls-if-offered", "starttls-required", "tls", "none")
+
+#: `last_error` of a message held back because the server would not speak TLS.
+STARTTLS_NOT_OFFERED = "smtp STARTTLS required but not offered"
+
+
 @dataclass(frozen=True)
 class SmtpConfig:
-    """Where and as whom to send e-mail."""
+    """Where and as whom to send e-mail, and how the connection is protected."""
 
     host: str
     port: int
     sender: str
     username: str | None = None
     password: str | None = None
-    start_tls: bool = False
+    tls: SmtpTls = "starttls-if-offered"
     timeout: float = 10.0
+    #: Whom to trust for the server's certificate; None: the system's trust store.
+    tls_context: ssl.SSLContext | None = None
 
 
 class SmtpMailer:
@@ -90,19 +145,37 @@ class SmtpMailer:
         self._config = config
 
     async def send(self, message: EmailMessage) -> None:
-        """Send; 5xx answers are permanent, connection trouble and 4xx transient."""
+        """Send; 5xx answers are permanent, connection trouble, 4xx and a missing STARTTLS transient.
+
+        A server that does not offer STARTTLS when it is required is a transient failure: the
+        message is retried (and dead-lettered on the last attempt), never sent in clear. It may be
+        a relay being reconfigured or an attacker stripping the offer, and the operator can fix
+        either without losing the mail.
+        """
         cfg = self._config
         message["From"] = cfg.sender
+        client = aiosmtplib.SMTP(
+            hostname=cfg.host,
+            port=cfg.port,
+            timeout=cfg.timeout,
+            use_tls=cfg.tls == "tls",
+            # aiosmtplib (>= 2): None upgrades with STARTTLS when the EHLO answer offers it, False
+            # never does. "Required" is checked by hand below, so that it fails with a clear reason.
+            start_tls=None if cfg.tls == "starttls-if-offered" else False,
+            tls_context=cfg.tls_context,
+        )
         try:
-            await aiosmtplib.send(
-                message,
-                hostname=cfg.host,
-                port=cfg.port,
-                username=cfg.username,
-                password=cfg.password,
-                start_tls=cfg.start_tls,
-                timeout=cfg.timeout,
-            )
+            # No credentials to the constructor: aiosmtplib would log in on connect, and the login
+            # must come after a required STARTTLS, never before it.
+            async with client:
+                if cfg.tls == "starttls-required":
+                    await client.ehlo()
+                    if not client.supports_extension("starttls"):
+                        raise DeliveryFailed(STARTTLS_NOT_OFFERED, permanent=False)
+                    await client.starttls()
+                if cfg.username is not None:
+                    await client.login(cfg.username, cfg.password or "")
+                await client.send_message(message)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [err.code for err in exc.recipients]
             raise DeliveryFailed(f"recipient refused ({codes})", permanent=all(c >= 500 for c in codes)) from exc
@@ -114,21 +187,59 @@ class SmtpMailer:
 
 @dataclass(frozen=True)
 class WebhookConfig:
-    """An HR system's endpoint and the secret its signatures are made with."""
+    """An HR system's endpoint and the keys its deliveries are signed with (several while rotating)."""
 
     url: str
-    secret: bytes
+    keys: tuple[bytes, ...]
     timeout: float = 10.0
 
+    def __post_init__(self) -> None:
+        if not self.keys or not all(self.keys):
+            raise ValueError("a webhook needs at least one non-empty signing key")
 
-def sign(secret: bytes, timestamp: str, body: bytes) -> str:
-    """The signature header value: HMAC-SHA256 over `<timestamp>.<body>`."""
-    digest = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
+
+_WHSEC = "whsec_"
+
+
+def webhook_keys(secrets: str) -> tuple[bytes, ...]:
+    """The signing keys in a TALENT_WEBHOOK_SECRET value: secrets separated by spaces or commas.
+
+    A `whsec_<base64>` secret (the Standard Webhooks form) signs with the bytes its base64 holds;
+    any other string, as before that convention was adopted, with its UTF-8 bytes (an integrator
+    verifies it with `Webhook(secret.encode())`). Errors never quote the secret.
+    """
+    keys: list[bytes] = []
+    for secret in re.split(r"[\s,]+", secrets.strip()):
+        if not secret:
+            continue
+        if secret.startswith(_WHSEC):
+            encoded = secret.removeprefix(_WHSEC)
+            try:
+                key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+            except binascii.Error:
+                raise ValueError("TALENT_WEBHOOK_SECRET: a whsec_ secret must be followed by base64") from None
+        else:
+            key = secret.encode()
+        if not key:
+            raise ValueError("TALENT_WEBHOOK_SECRET: a whsec_ secret must not be empty")
+        keys.append(key)
+    if not keys:
+        raise ValueError("TALENT_WEBHOOK_SECRET holds no secret")
+    return tuple(keys)
+
+
+def sign(keys: tuple[bytes, ...], msg_id: str, timestamp: int, body: bytes) -> str:
+    """The Standard Webhooks `webhook-signature` value: `v1,<base64 HMAC-SHA256>` per key, space-separated.
+
+    Each signs `{msg_id}.{timestamp}.{body}`; a receiver accepts the delivery if any one verifies,
+    so during a rotation it may hold the old secret or the new one.
+    """
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return " ".join("v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode() for key in keys)
 
 
 class WebhookSender:
-    """POSTs signed JSON to an HR system, with the notification id as idempotency key."""
+    """POSTs JSON signed per the Standard Webhooks convention, with the notification id as message id."""
 
     def __init__(self, config: WebhookConfig, client: httpx.AsyncClient) -> None:
         self._config = config
@@ -137,12 +248,14 @@ class WebhookSender:
     async def send(self, notification_id: str, payload: dict[str, Any]) -> None:
         """POST; 2xx delivered, 4xx (but 408/429) permanent, the rest transient."""
         body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-        timestamp = str(int(time.time()))
+        timestamp = int(time.time())
         headers = {
             "Content-Type": "application/json",
+            # The same id twice: `webhook-id` for Standard Webhooks receivers, Idempotency-Key as before.
+            "webhook-id": notification_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(self._config.keys, notification_id, timestamp, body),
             "Idempotency-Key": notification_id,
-            "X-Talent-Timestamp": timestamp,
-            "X-Talent-Signature": sign(self._config.secret, timestamp, body),
         }
         try:
             response = await self._client.post(
@@ -216,11 +329,13 @@ class Notifier:
             except Skipped as exc:
                 await self._mark(notification_id, "skipped", str(exc))
                 counts["skipped"] += 1
+            except Undeliverable as exc:
+                await self._dead(row, exc.reason)
+                counts["dead"] += 1
             except DeliveryFailed as exc:
                 if exc.permanent or final:
-                    await self._mark(notification_id, "dead", exc.reason)
+                    await self._dead(row, exc.reason)
                     counts["dead"] += 1
-                    log.warning("notification_dead_lettered", notification_id=notification_id, reason=exc.reason)
                 else:
                     await self._pool.execute(
                         "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE notification_id = $1",
@@ -228,6 +343,13 @@ class Notifier:
                         exc.reason,
                     )
                     counts["retrying"] += 1
+            except _INFRASTRUCTURE:
+                # The database (or the network under it) failed, not this row: fail the activity.
+                raise
+            except Exception as exc:
+                # Not classified, so not curable by a retry either: it must not block the rows after it.
+                await self._dead(row, f"{type(exc).__name__}: {row['channel']} could not be delivered")
+                counts["dead"] += 1
             else:
                 await self._mark(notification_id, "delivered", None)
                 counts["delivered"] += 1
@@ -238,6 +360,17 @@ class Notifier:
             )
         log.info("notifications_delivered", **counts)
         return DeliverOutput(**counts)
+
+    async def _dead(self, row: asyncpg.Record, reason: str) -> None:
+        notification_id = str(row["notification_id"])
+        await self._mark(notification_id, "dead", reason)
+        log.warning(
+            "notification_dead_lettered",
+            notification_id=notification_id,
+            channel=row["channel"],
+            template=row["template"],
+            reason=reason,
+        )
 
     async def _mark(self, notification_id: str, status: str, error: str | None) -> None:
         await self._pool.execute(
@@ -253,50 +386,72 @@ class Notifier:
         if self._mailer is None:
             raise Skipped("no SMTP server configured")
         recipient_id = row["recipient_id"]
-        people = await self._vault.get_people([p for p in (recipient_id, row["talent_id"]) if p])
+        with _stage("person unreadable"):
+            people = await self._vault.get_people([p for p in (recipient_id, row["talent_id"]) if p])
         recipient = people.get(recipient_id)
         if isinstance(recipient, Erased):
             raise Skipped("recipient erased")
         if recipient is None:
             raise DeliveryFailed("recipient unknown to the vault", permanent=True)
         talent = people.get(row["talent_id"])
-        data = json.loads(row["data"])
-        language: Language = recipient.language
-        rendered = render(
-            row["template"],
-            language,
-            recipient=recipient.name,
-            talent=talent.name if isinstance(talent, PersonData) else "",
-            milestone=str(data.get("milestone", "")),
-            due=_due(data, row["slipped_due"]),
-            programme=str(row["programme_id"] or ""),
-            journey=row["stream_id"].removeprefix("journey-"),
-        )
-        message = EmailMessage()
-        message["To"] = recipient.email
-        message["Subject"] = rendered.subject
-        message["Message-ID"] = f"<{row['notification_id']}@talent-journey>"
-        message["X-Talent-Notification"] = str(row["notification_id"])
-        message.set_content(rendered.body)
+        with _stage("message could not be rendered"):
+            data = json.loads(row["data"])
+            language: Language = recipient.language
+            rendered = render(
+                row["template"],
+                language,
+                recipient=recipient.name,
+                talent=talent.name if isinstance(talent, PersonData) else "",
+                milestone=str(data.get("milestone", "")),
+                due=_due(data, row["slipped_due"]),
+                programme=str(row["programme_id"] or ""),
+                journey=row["stream_id"].removeprefix("journey-"),
+            )
+        with _stage("message could not be built"):
+            message = EmailMessage()
+            message["To"] = _header_value(recipient.email)
+            message["Subject"] = _header_value(rendered.subject)
+            message["Message-ID"] = f"<{row['notification_id']}@talent-journey>"
+            message["X-Talent-Notification"] = str(row["notification_id"])
+            message.set_content(rendered.body)
+            # Serialise once here, so that a header the wire would refuse fails now, not mid-send.
+            message.as_bytes()
         await self._mailer.send(message)
 
     async def _post(self, row: asyncpg.Record) -> None:
         if self._webhook is None:
             raise Skipped("no webhook configured")
-        payload = {
-            "notification_id": str(row["notification_id"]),
-            "event": {
-                "event_id": str(row["event_id"]),
-                "event_type": row["event_type"],
-                "schema_version": row["schema_version"],
-                "journey_id": row["stream_id"].removeprefix("journey-"),
-                "stream_version": row["stream_version"],
-                "global_position": row["global_position"],
-                "occurred_at": row["occurred_at"].isoformat(),
-                "data": public_event_data(row["event_type"], json.loads(row["data"])),
-            },
-        }
+        with _stage("payload could not be built"):
+            payload = _payload(row)
         await self._webhook.send(str(row["notification_id"]), payload)
+
+
+def _payload(row: asyncpg.Record) -> dict[str, Any]:
+    """A webhook's body: the event with its public data (ids, no personal data)."""
+    return {
+        "notification_id": str(row["notification_id"]),
+        "event": {
+            "event_id": str(row["event_id"]),
+            "event_type": row["event_type"],
+            "schema_version": row["schema_version"],
+            "journey_id": row["stream_id"].removeprefix("journey-"),
+            "stream_version": row["stream_version"],
+            "global_position": row["global_position"],
+            "occurred_at": row["occurred_at"].isoformat(),
+            "data": public_event_data(row["event_type"], json.loads(row["data"])),
+        },
+    }
+
+
+def _header_value(value: str) -> str:
+    """`value` if it can stand in a header as it is; a ValueError (quoting nothing) if not.
+
+    The e-mail package refuses line breaks itself but lets NUL, ESC and other controls through
+    to the wire. An address is never repaired: a changed address is someone else's mailbox.
+    """
+    if any(unsafe_char(ch) for ch in value):
+        raise ValueError("a header value holds a control character")
+    return value
 
 
 def _due(data: dict[str, Any], slipped_due: str | None) -> str:

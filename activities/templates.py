@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from string import Template
 from typing import Literal
@@ -134,7 +135,28 @@ TEMPLATES: _T = {
 }
 
 
+#: Bidi embeddings, overrides and isolates: they can make a subject read as something else. Other
+#: format characters (a zero-width joiner in a name, a soft hyphen) are harmless and kept.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def unsafe_char(ch: str) -> bool:
+    """Whether `ch` must not stand in a header or a one-line value: a control character (CR, LF,
+    NUL, ESC, ...), a line or paragraph separator, or a bidi control."""
+    return unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in _BIDI_CONTROLS
+
+
+def one_line(value: str) -> str:
+    """`value` on one line: every unsafe character a space, runs of white space one space."""
+    return " ".join("".join(" " if unsafe_char(ch) else ch for ch in value).split())
+
+
 def render(template: str, language: Language, **values: str) -> Rendered:
-    """Fill a template; an unknown template is a KeyError (a bug, not a delivery problem)."""
+    """Fill a template; an unknown template is a KeyError (a bug, not a delivery problem).
+
+    Every value is put on one line first: a name with a line break or a control character (stored
+    before such names were refused) then still makes a valid Subject header and an honest body.
+    """
     subject, body = TEMPLATES[(template, language)]
-    return Rendered(Template(subject).safe_substitute(values), Template(body).safe_substitute(values))
+    safe = {key: one_line(value) for key, value in values.items()}
+    return Rendered(Template(subject).safe_substitute(safe), Template(body).safe_substitute(safe))

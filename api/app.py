@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from collections.abc import Awaitable, Callable
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import dashboard, problems
 from api.deps import Resources
+from api.models import is_plain
 from api.problems import Problem, problem_response
+from api.ratelimit import RateLimits
 from api.routers import calendar, catalog, escalations, feed, health, journeys, kpis, people
 
 log = structlog.get_logger("talent.api")
@@ -33,29 +37,8 @@ def create_app(resources: Resources) -> FastAPI:
     # iCalendar feeds and the dashboard answer in their own formats (text/calendar, HTML).
     app.include_router(calendar.router)
     app.include_router(dashboard.router)
-    limit = resources.settings.max_body_bytes
-
-    @app.middleware("http")
-    async def context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """A correlation id on every log line; bodies over the cap refused before they are read."""
-        correlation = request.headers.get("X-Correlation-Id") or uuid.uuid4().hex
-        request.state.correlation_id = correlation
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(correlation_id=correlation)
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return problem_response(Problem(413, "Too large", f"the body exceeds {limit} bytes", code="too_large"))
-        if length is None and request.method in ("POST", "PUT", "PATCH"):
-            body = await request.body()
-            if len(body) > limit:
-                return problem_response(Problem(413, "Too large", f"the body exceeds {limit} bytes", code="too_large"))
-        response = await call_next(request)
-        response.headers["X-Correlation-Id"] = correlation
-        # The route's template, not the path: a calendar feed's path is its secret.
-        route = request.scope.get("route")
-        path = getattr(route, "path", None) or request.url.path
-        log.info("request", method=request.method, path=path, status=response.status_code)
-        return response
+    app.state.rate_limits = RateLimits.from_settings(resources.settings)
+    app.add_middleware(RequestContext, limit=resources.settings.max_body_bytes)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -63,3 +46,106 @@ def create_app(resources: Resources) -> FastAPI:
         return problem_response(Problem(500, "Internal error", "an unexpected error occurred", code="internal"))
 
     return app
+
+
+def correlation_id(supplied: str | None) -> str:
+    """The id a request's log lines, events and Temporal calls carry.
+
+    A caller's `X-Correlation-Id` is their free choice and may name a person (an e-mail, an
+    employee number): it is echoed back as sent, but only its hash is kept anywhere, so the
+    caller's value still finds the request (hash it the same way) and no log holds it.
+    """
+    if not supplied:
+        return uuid.uuid4().hex
+    return "h" + hashlib.sha256(supplied.encode()).hexdigest()[:31]
+
+
+class _TooLarge(Exception):
+    """The body passed the cap while it was being read."""
+
+
+class RequestContext:
+    """A correlation id on every log line, one request log line, and the body cap (pure ASGI).
+
+    The cap is kept while the body arrives: a declared Content-Length over it is refused before
+    anything is read, and a streamed (chunked) body is counted chunk by chunk and refused as soon
+    as it passes the cap, so at most the cap plus one chunk is ever read.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        supplied = headers.get("x-correlation-id")
+        correlation = correlation_id(supplied)
+        scope.setdefault("state", {})["correlation_id"] = correlation
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(correlation_id=correlation)
+        echoed = supplied or correlation
+        if supplied is not None and (not supplied or len(supplied) > 200 or not is_plain(supplied)):
+            problem = Problem(
+                422,
+                "Invalid request",
+                "X-Correlation-Id: at most 200 characters, no control characters or bidirectional controls",
+                code="invalid_correlation_id",
+            )
+            response = problem_response(problem)
+            response.headers["X-Correlation-Id"] = correlation
+            await response(scope, receive, send)
+            return
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            await self._too_large(scope, receive, send)
+            return
+
+        received = 0
+        over = False
+        started = False
+        status = 500
+
+        async def limited_receive() -> Message:
+            nonlocal received, over
+            if over:
+                raise _TooLarge
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    over = True
+                    raise _TooLarge
+            return message
+
+        async def tagged_send(message: Message) -> None:
+            nonlocal started, status
+            if over and not started:
+                return  # whatever the app answers to the failed read, the answer is 413 (below)
+            if message["type"] == "http.response.start":
+                started = True
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Correlation-Id"] = echoed
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tagged_send)
+        except Exception:
+            if not (over and not started):
+                raise
+        if over and not started:
+            await self._too_large(scope, receive, send)
+            return
+        # The route's template, not the path: a calendar feed's path is its secret.
+        route = scope.get("route")
+        path = getattr(route, "path", None) or scope["path"]
+        log.info("request", method=scope["method"], path=path, status=status)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        log.info("request_too_large", method=scope["method"], limit=self.limit)
+        detail = f"the body exceeds {self.limit} bytes"
+        response = problem_response(Problem(413, "Too large", detail, code="too_large"))
+        response.headers["X-Correlation-Id"] = scope["state"]["correlation_id"]
+        await response(scope, receive, send)

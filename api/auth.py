@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
+import os
+import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import jwt
 from pydantic import BaseModel, ConfigDict, TypeAdapter
+
+from api.models import PersonId
 
 Role = Literal["hr_system", "coordinator", "leader", "talent"]
 
@@ -19,23 +24,41 @@ class Principal(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    #: The caller's stable id (§8.2): `file:<id>` or `file:<hash of the token>` for a tokens-file
+    #: entry, `jwt:<hash of issuer and sub>` for a JWT. Never a list position, never an e-mail.
     token_id: str
     role: Role
     person_id: str | None = None
 
 
 class TokenEntry(BaseModel):
-    """One entry of the tokens file."""
+    """One entry of the tokens file; `id` names the caller in events and keys (optional: an entry
+    without one, as every file written before it existed, is named by a hash of its token)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     token: str
     role: Role
+    # Not tightened: a file that loaded before still loads.
     person_id: str | None = None
+    id: PersonId | None = None
+
+    @property
+    def token_id(self) -> str:
+        """The caller's stable id: `file:` and the entry's `id`, or the first 16 hex digits of the
+        SHA-256 of its token, so reordering or extending the file moves nobody's history."""
+        return f"file:{self.id or _digest(self.token)}"
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
 _ENTRIES = TypeAdapter(list[TokenEntry])
 
+
+#: The shortest HS256 secret taken: RFC 7518 §3.2 asks for a key at least as long as the hash.
+MIN_HS256_SECRET_BYTES = 32
 
 #: Asymmetric algorithms a JWKS key may sign with; `none` and HMAC are never taken from a JWKS.
 JWKS_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
@@ -57,7 +80,14 @@ class Authenticator:
         jwks_url: str | None = None,
         jwks_algorithms: Sequence[str] = ("RS256", "ES256"),
     ) -> None:
-        self._entries = entries
+        # The entries with their stable ids; two entries with one id would share a history.
+        self._entries = [(entry, entry.token_id) for entry in entries]
+        ids = [token_id for _, token_id in self._entries]
+        if len(set(ids)) != len(ids):
+            raise ValueError("the tokens file names two entries with the same id (or holds one token twice)")
+        if jwt_secret is not None and len(jwt_secret.encode()) < MIN_HS256_SECRET_BYTES:
+            # The length rule only: the secret itself must never appear in an error or a log.
+            raise ValueError(f"TALENT_JWT_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes for HS256")
         self._jwt_secret = jwt_secret
         self._issuer = jwt_issuer
         self._audience = jwt_audience
@@ -69,7 +99,7 @@ class Authenticator:
 
     @classmethod
     def from_file(cls, path: Path | None, **jwt_options: Any) -> Authenticator:
-        """Load a tokens file: a JSON list of {"token", "role", "person_id"}."""
+        """Load a tokens file: a JSON list of {"token", "role", "person_id"?, "id"?}."""
         entries = _ENTRIES.validate_json(path.read_bytes()) if path is not None else []
         for entry in entries:
             if entry.role in ("leader", "talent") and not entry.person_id:
@@ -78,10 +108,10 @@ class Authenticator:
 
     def authenticate(self, token: str) -> Principal | None:
         """The principal of a token, or None."""
-        for i, entry in enumerate(self._entries):
+        for entry, token_id in self._entries:
             # Constant-time comparison: a token's prefix must not be guessable from timing.
             if hmac.compare_digest(entry.token.encode(), token.encode()):
-                return Principal(token_id=f"file:{i}", role=entry.role, person_id=entry.person_id)
+                return Principal(token_id=token_id, role=entry.role, person_id=entry.person_id)
         if token.count(".") != 2:
             return None
         claims = self._claims(token)
@@ -93,7 +123,11 @@ class Authenticator:
         person = claims.get("person_id")
         if role in ("leader", "talent") and not person:
             return None
-        return Principal(token_id=f"jwt:{claims['sub']}", role=role, person_id=person)
+        # A hash, never the `sub` itself: it is often an e-mail address, and the id lands in events,
+        # keys and logs. With the issuer, so two issuers' equal subs stay two callers.
+        issuer = claims.get("iss") or ""
+        subject = "\0".join((str(issuer), str(claims["sub"])))
+        return Principal(token_id=f"jwt:{_digest(subject)}", role=role, person_id=person)
 
     def _claims(self, token: str) -> dict[str, Any] | None:
         """The verified claims of a JWT, or None; the header's `alg` picks the key source."""
@@ -128,7 +162,23 @@ class KeysUnavailable(Exception):
 
 
 def write_tokens_file(path: Path, entries: list[TokenEntry]) -> None:
-    """Write a tokens file (mode 0600)."""
+    """Write a tokens file, readable by its owner only from its first byte, and atomically.
+
+    The tokens go to a new temporary file in the same directory, created with mode 0600
+    (`O_EXCL`: never an existing file or a planted symlink), which then replaces `path`. A chmod
+    after writing would leave a moment in which the tokens are readable by others, and a crash
+    in between would leave them so.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([e.model_dump() for e in entries], indent=2))
-    path.chmod(0o600)
+    data = json.dumps([e.model_dump(exclude_none=True) for e in entries], indent=2).encode()
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

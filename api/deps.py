@@ -15,6 +15,7 @@ from activities.store.eventstore import EventStore
 from activities.store.vault import PeopleVault
 from api.auth import Authenticator, KeysUnavailable, Principal
 from api.problems import Problem, unavailable
+from api.ratelimit import Budget, count_failure, guard_failures, rate_limits
 from workers.settings import Settings
 
 
@@ -40,7 +41,21 @@ def _resources(request: Request) -> Resources:
 Deps = Annotated[Resources, Depends(_resources)]
 
 
-async def _principal(resources: Deps, authorization: Annotated[str | None, Header()] = None) -> Principal:
+async def authenticate(authenticator: Authenticator, token: str) -> Principal | None:
+    """A bearer token's principal, or None; `KeysUnavailable` if the issuer's keys cannot be fetched.
+
+    A tokens-file token is checked in the loop; a JWT may need the issuer's JWKS (blocking HTTP on
+    a cache miss) and costs a signature check, so it is verified in a thread. The API and the
+    dashboard's sign-in both verify here.
+    """
+    if token.count(".") == 2:
+        return await asyncio.to_thread(authenticator.authenticate, token)
+    return authenticator.authenticate(token)
+
+
+async def _principal(
+    request: Request, resources: Deps, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Problem(
             401,
@@ -50,16 +65,13 @@ async def _principal(resources: Deps, authorization: Annotated[str | None, Heade
             headers={"WWW-Authenticate": "Bearer"},
         )
     token = authorization[7:].strip()
+    await guard_failures(request, Budget.AUTH_FAILURES)
     try:
-        # A tokens-file token is checked in the loop; a JWT may need the issuer's JWKS (blocking
-        # HTTP on a cache miss), so it is verified in a thread.
-        if token.count(".") == 2:
-            principal = await asyncio.to_thread(resources.authenticator.authenticate, token)
-        else:
-            principal = resources.authenticator.authenticate(token)
+        principal = await authenticate(resources.authenticator, token)
     except KeysUnavailable as exc:
         raise unavailable("jwks") from exc
     if principal is None:
+        await count_failure(request, Budget.AUTH_FAILURES)
         raise Problem(
             401,
             "Unauthorized",
@@ -67,6 +79,7 @@ async def _principal(resources: Deps, authorization: Annotated[str | None, Heade
             code="unauthorized",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+    await rate_limits(request).spend(Budget.REQUESTS, principal.token_id)
     return principal
 
 
@@ -79,12 +92,17 @@ def require(principal: Principal, *roles: str) -> None:
         raise Problem(403, "Forbidden", f"a {principal.role} may not do this", code="forbidden")
 
 
-#: Object-level scoping, as a condition on `journey_status s`: coordinators and HR systems see
-#: every journey, a leader those they lead or led, a talent their own. ($1 role, $2 person id.)
+#: Object-level scoping (§8.1), as a condition on `journey_status s` ($1 role, $2 person id):
+#: coordinators and HR systems see every journey; a leader sees those they lead now, and
+#: read-only those where they are the leader's leader now (a former leader's sight ends with the
+#: leader change); a talent sees their own. The one rule for the API, the dashboard and feeds.
 SCOPE = """($1 IN ('coordinator', 'hr_system')
-   OR ($1 = 'leader' AND EXISTS (SELECT 1 FROM journey_access a WHERE a.journey_id = s.journey_id
-                                  AND a.person_id = $2 AND a.role = 'nearest_leader'))
+   OR ($1 = 'leader' AND (s.nearest_leader_id = $2 OR s.leaders_leader_id = $2))
    OR ($1 = 'talent' AND s.talent_id = $2))"""
+
+#: Whether the caller, who may see the journey (`SCOPE`), may also act on it: everyone in scope
+#: except a leader who sees it only as the leader's leader.
+MAY_ACT = "($1 <> 'leader' OR s.nearest_leader_id = $2)"
 
 
 async def can_see(resources: Resources, principal: Principal, journey_id: str) -> bool:

@@ -50,6 +50,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         409: "a conflict with the current state: the journey refuses the command, or the resource exists",
         413: "the body is too large",
         422: "the request or the command is invalid",
+        429: "a rate limit is spent; retry after Retry-After",
         503: "a dependency (database, Temporal, JWKS) is unreachable; retry after Retry-After",
     }.items()
 }

@@ -27,14 +27,14 @@ from pydantic import TypeAdapter, ValidationError
 from activities.store.catalog import Catalog, CatalogConflict
 from activities.store.vault import PersonData, PersonErased
 from api import service
-from api.auth import Role, TokenEntry, write_tokens_file
+from api.auth import Principal, Role, TokenEntry, write_tokens_file
 from api.deps import Resources
 from api.models import NominationIn, PersonIn
 from api.runtime import open_resources, serve
 from domain import commands as c
 from domain.programme import Cohort, CohortSession, Programme, load_programme
 from workers.devserver import dev_server_args, temporal_binary
-from workers.postgres import open_pool
+from workers.postgres import InstanceMismatch, open_pool
 from workers.settings import Settings
 from workers.worker import build_worker, components, connect, register_search_attributes
 
@@ -107,7 +107,7 @@ COORDINATOR_ID = "demo-coordinator"
 _COORDINATOR = PersonData(
     name="Karen Vestergaard", email="karen.vestergaard@example.org", workplace="Børn og Unge, Aalborg Kommune"
 )
-HR_SYSTEM: c.Actor = {"actor_id": "demo-hr-system", "actor_role": "hr_system"}
+HR_SYSTEM = Principal(token_id="demo-hr-system", role="hr_system")  # noqa: S106 - an actor id, not a secret
 COORDINATOR: c.Actor = {"actor_id": COORDINATOR_ID, "actor_role": "coordinator"}
 #: Four approved (their sessions and tracks slip within minutes), one left for the approval ladder.
 DEMO: tuple[DemoNomination, ...] = (
@@ -422,6 +422,8 @@ def dev_tokens(path: Path, people: Mapping[Role, str | None], *, keep_people: bo
             token=first[role].token if role in first else secrets.token_urlsafe(24),
             role=role,
             person_id=(first[role].person_id if keep_people and role in first else None) or people.get(role),
+            # A stable id of its own (§8.2), kept if the file already gave it one.
+            id=(first[role].id if role in first else None) or f"dev-{role.replace('_', '-')}",
         )
         for role in ROLES
     ]
@@ -570,13 +572,17 @@ async def _wait_listening(host: str, port: int, server: asyncio.Task[None], *, w
 async def run_dev(settings: Settings, *, port: int, demo: bool) -> int:
     """The whole service on this machine until SIGINT/SIGTERM: a Temporal dev server, PostgreSQL,
     a worker and the API in this process, the programmes published and (with `demo`) a demo cohort
-    whose journeys slip and escalate within minutes. 0 after a clean stop, 1 if it cannot start."""
+    whose journeys slip and escalate within minutes. 0 after a clean stop, 1 if it cannot start,
+    2 if the database belongs to another instance (another vault key)."""
     stop = _stop_on_signals()
     try:
         await _run_dev(settings, port=port, demo=demo, stop=stop)
     except DevError as exc:
         print(f"talent dev: {exc}", file=sys.stderr)
         return 1
+    except InstanceMismatch as exc:
+        print(f"talent dev: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

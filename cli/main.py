@@ -26,7 +26,7 @@ from domain.events import AttendanceStatus, EventMetadata, stream_id_for
 from domain.journey import JourneyState, decide, evolve, next_wakeup
 from domain.programme import Cohort, CohortSession, Programme, load_programme
 from workers.logging import configure_logging
-from workers.postgres import open_pool
+from workers.postgres import InstanceMismatch, open_pool
 from workers.settings import Settings
 from workers.worker import run_worker
 
@@ -367,6 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WorkflowUpdateFailedError as exc:
         print(f"talent: {ops.problem_message(from_update_failure(exc))}", file=sys.stderr)
         return ops.REFUSED
+    except InstanceMismatch as exc:
+        print(f"talent: {exc}", file=sys.stderr)
+        return 2
     except (OSError, asyncpg.PostgresError) as exc:
         print(f"talent: database error: {exc}", file=sys.stderr)
         return 2

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from activities.store.catalog import Catalog, CatalogConflict, UnknownProgramme
 from activities.store.eventstore import EventStore
 from api import service
+from api.auth import Principal, Role
 from api.models import NominationIn
 from api.problems import Problem
 from api.runtime import open_resources
@@ -91,14 +92,16 @@ async def create_cohort(settings: Settings, path: Path) -> int:
     return 0
 
 
-async def nominate(settings: Settings, path: Path, role: c.ActorRole) -> int:
+async def nominate(settings: Settings, path: Path, role: Role) -> int:
     """Nominate a talent from a YAML/JSON file (the body of POST /v1/journeys)."""
     try:
         body = NominationIn.model_validate(_read_document(path))
     except ValidationError as exc:
         raise Refused(f"{path}: {_errors(exc)}") from exc
     async with open_resources(settings) as resources:
-        created, journey = await service.nominate(resources, body, _operator(role))
+        created, journey = await service.nominate(
+            resources, body, Principal(token_id=f"cli:{getpass.getuser()}", role=role)
+        )
     print(json.dumps(journey, indent=2, ensure_ascii=False))
     print(f"{'nominated' if created else 'already has an open journey'}: {journey['journey_id']}", file=sys.stderr)
     return 0

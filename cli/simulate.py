@@ -98,6 +98,8 @@ class Scenario:
     summary: str
     absent_from: str | None = None
     holds_meetings: bool = True
+    #: The talent logs each mentor meeting and the nearest leader confirms it (else the leader logs it).
+    talent_logs_meetings: bool = False
     pause: tuple[datetime, datetime] | None = None
     records_outcome: bool = False
 
@@ -194,8 +196,10 @@ def scenarios(programme: Programme, pause: tuple[datetime, datetime], why: str) 
     return (
         Scenario(
             "punctual",
-            "every session attended, tracks and mentor meetings ahead of their deadlines",
+            "every session attended, tracks and mentor meetings ahead of their deadlines (the talent logs each "
+            "meeting, the nearest leader confirms it)",
             records_outcome=True,
+            talent_logs_meetings=True,
         ),
         Scenario("absent", f"absent from the mandatory session {skipped!r}, otherwise punctual", absent_from=skipped),
         Scenario("no-meetings", "punctual, but the nearest leader never holds a mentor meeting", holds_meetings=False),
@@ -265,6 +269,9 @@ def plan(scenario: Scenario, state: JourneyState, pace: Pace, now: datetime) -> 
                 signed = later
             steps.append((at(signed), c.SignOffTrack(**scenario.leader, track_key=track.key, decision="approve")))
     if scenario.holds_meetings:
+        # Meetings the talent logged before a pause are confirmed once it is over.
+        for pending in state.pending_meetings():
+            steps.append((at(now), c.ConfirmMentorMeeting(**scenario.leader, held_on=pending.held_on)))
         previous: datetime | None = None
         for number in range(len(state.meetings) + 1, state.programme.mentor_meetings.count + 1):
             milestone = state.milestone(f"mentor_meeting:{number}")
@@ -274,7 +281,12 @@ def plan(scenario: Scenario, state: JourneyState, pace: Pace, now: datetime) -> 
             if previous is not None and held < previous + pace.day:
                 held = previous + pace.day  # one meeting a day: a meeting is known by its date
             previous = held
-            steps.append((held, c.LogMentorMeeting(**scenario.leader, held_on=cal.local(held).date())))
+            held_on = cal.local(held).date()
+            if scenario.talent_logs_meetings:
+                steps.append((held, c.LogMentorMeeting(**scenario.talent, held_on=held_on)))
+                steps.append((held + pace.soon, c.ConfirmMentorMeeting(**scenario.leader, held_on=held_on)))
+            else:
+                steps.append((held, c.LogMentorMeeting(**scenario.leader, held_on=held_on)))
     if scenario.records_outcome and state.evaluate_at is not None:
         asked = first_follow_up(state.programme, state.evaluate_at)
         if asked is not None:
@@ -304,6 +316,7 @@ def nomination(scenario: Scenario, programme: Programme, cohort: Cohort) -> c.No
         leaders_leader_id=scenario.person("boss"),
         programme=programme,
         cohort=cohort,
+        rules_version=c.CURRENT_RULES_VERSION,
     )
 
 
@@ -335,6 +348,8 @@ async def send(handle: JourneyHandle, command: c.Command) -> object:
             return await handle.execute_update(wf.sign_off_track, command)
         case c.LogMentorMeeting():
             return await handle.execute_update(wf.log_mentor_meeting, command)
+        case c.ConfirmMentorMeeting():
+            return await handle.execute_update(wf.confirm_mentor_meeting, command)
         case c.PauseJourney():
             return await handle.execute_update(wf.pause, command)
         case c.ResumeJourney():

@@ -12,6 +12,12 @@ from domain.programme import Cohort, Key, Programme
 
 ActorRole = Literal["hr_system", "coordinator", "leader", "talent", "system"]
 
+#: The journey rules a new nomination gets. A journey keeps the rules it was nominated under for
+#: its whole life (two years and more), so every rule change is gated on the journey's version:
+#: 1: the first rules; 2: mentor meetings dated between enrolment and today, a meeting the talent
+#: logs counts once the nearest leader confirms it, logging a logged date again changes nothing.
+CURRENT_RULES_VERSION = 2
+
 
 class Actor(TypedDict):
     """Who issues a command: spread into any command as `**actor`."""
@@ -38,7 +44,13 @@ class NominateTalent(_Command):
     programme: Programme
     cohort: Cohort
     motivation_ref: str | None = None
+    #: The HR reference in clear: only in nominations made before `external_ref_ref`.
     external_ref: str | None = Field(default=None, max_length=200)
+    #: The HR reference as a people-vault text id.
+    external_ref_ref: str | None = Field(default=None, max_length=200)
+    #: Absent in nominations made before rules versions (recorded workflow inputs): the first rules.
+    #: New nominations send CURRENT_RULES_VERSION.
+    rules_version: int = Field(default=1, ge=1, le=CURRENT_RULES_VERSION)
 
 
 class DecideNomination(_Command):
@@ -88,6 +100,13 @@ class LogMentorMeeting(_Command):
     type: Literal["LogMentorMeeting"] = "LogMentorMeeting"
     held_on: date
     notes_ref: str | None = None
+
+
+class ConfirmMentorMeeting(_Command):
+    """Confirm, as the nearest leader, a mentor meeting the talent logged."""
+
+    type: Literal["ConfirmMentorMeeting"] = "ConfirmMentorMeeting"
+    held_on: date
 
 
 class PauseJourney(_Command):
@@ -172,6 +191,7 @@ Command = Annotated[
     | SubmitTrack
     | SignOffTrack
     | LogMentorMeeting
+    | ConfirmMentorMeeting
     | PauseJourney
     | ResumeJourney
     | ChangeNearestLeader

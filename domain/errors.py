@@ -35,6 +35,13 @@ class InvalidCommand(DomainError):
         super().__init__(code, message, kind="invalid")
 
 
+class NotFound(DomainError):
+    """The command names an item of the journey that does not exist (a mentor meeting never logged, ...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code, message, kind="not_found")
+
+
 class NotAllowed(DomainError):
     """The actor may not issue this command on this journey."""
 

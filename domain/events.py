@@ -8,11 +8,12 @@ shifted deadlines), so replaying history never depends on a calendar library's v
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from domain.calendar import Clock
 from domain.programme import Cohort, Programme, Role
@@ -76,9 +77,39 @@ class _Event(_Frozen):
     schema_version: Literal[1] = 1
 
 
-class TalentNominated(_Event):
-    """A nearest leader (or HR on their behalf) nominated a talent for a cohort."""
+class _Upcast(BaseModel):
+    """Mixed into an event whose schema_version went up: data of an older version is upcast first.
 
+    Stored events go through `parse_event`, which does the same; this catches the other ways an
+    event arrives, e.g. an activity input that a worker of the previous release scheduled. (Only
+    these events pay for the Python validator: the others keep pydantic's JSON fast path.)
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upcast_older_shapes(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        version = data.get("schema_version")
+        current = cls.model_fields["schema_version"].default
+        if isinstance(version, int) and version < current:
+            event_type = cls.model_fields["type"].default
+            fields = {k: v for k, v in data.items() if k not in ("type", "schema_version")}
+            upcast, version = upcast_data(event_type, version, fields)
+            return {**upcast, "type": event_type, "schema_version": version}
+        return data
+
+
+class TalentNominated(_Event, _Upcast):
+    """A nearest leader (or HR on their behalf) nominated a talent for a cohort.
+
+    Schema 2 added `rules_version` (which journey rules the journey keeps for its whole life) and
+    `external_ref_ref` (the HR reference as a people-vault text); `external_ref` stays readable in
+    the events stored before, new nominations leave it empty. Schema 1 data is upcast to
+    `rules_version` 1 and no `external_ref_ref`.
+    """
+
+    schema_version: Literal[2] = 2  # type: ignore[assignment]
     type: Literal["TalentNominated"] = "TalentNominated"
     journey_id: str
     talent_id: str
@@ -92,6 +123,8 @@ class TalentNominated(_Event):
     nominated_at: AwareDatetime
     approval_due: AwareDatetime
     approval_clock: Clock
+    rules_version: int = Field(ge=1)
+    external_ref_ref: str | None = None
 
 
 class NominationApproved(_Event):
@@ -177,15 +210,31 @@ class TrackReturned(_Event):
     comment_ref: str | None = None
 
 
-class MentorMeetingLogged(_Event):
-    """Talent and nearest leader held a mentor meeting."""
+class MentorMeetingLogged(_Event, _Upcast):
+    """Talent and nearest leader held a mentor meeting; `number` counts the meetings logged.
 
+    Under rules version 2 a meeting the talent logs is not `confirmed` (it does not count) until
+    the nearest leader confirms it (MentorMeetingConfirmed). Schema 2 added `confirmed`; every
+    meeting logged under schema 1 counted, so schema 1 data is upcast to `confirmed` true.
+    """
+
+    schema_version: Literal[2] = 2  # type: ignore[assignment]
     type: Literal["MentorMeetingLogged"] = "MentorMeetingLogged"
     number: int
     held_on: date
     leader_id: str
     logged_by: str
     notes_ref: str | None = None
+    confirmed: bool
+
+
+class MentorMeetingConfirmed(_Event):
+    """The nearest leader confirmed a mentor meeting the talent logged: from now on it counts."""
+
+    type: Literal["MentorMeetingConfirmed"] = "MentorMeetingConfirmed"
+    number: int
+    held_on: date
+    confirmed_by: str
 
 
 class MilestoneMet(_Event):
@@ -372,6 +421,7 @@ Event = Annotated[
     | TrackSignedOff
     | TrackReturned
     | MentorMeetingLogged
+    | MentorMeetingConfirmed
     | MilestoneMet
     | MilestoneMissed
     | MilestoneSlipped
@@ -394,9 +444,32 @@ Event = Annotated[
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 EVENT_TYPES: frozenset[str] = frozenset(t.model_fields["type"].default for t in _Event.__subclasses__())
 
+
+def _talent_nominated_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Journeys nominated before rules versions keep the first rules; their HR reference is in clear."""
+    return {**data, "rules_version": 1, "external_ref_ref": None}
+
+
+def _mentor_meeting_logged_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Before leader confirmation, every meeting logged counted."""
+    return {**data, "confirmed": True}
+
+
 # Upcasters turn an older stored shape into the current one: {(type, from_version): fn(data)}.
-# None yet: every event is at schema_version 1. A released shape never changes in place.
-UPCASTERS: dict[tuple[str, int], Any] = {}
+# A released shape never changes in place: its schema_version goes up and an upcaster is added.
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    ("TalentNominated", 1): _talent_nominated_1_to_2,
+    ("MentorMeetingLogged", 1): _mentor_meeting_logged_1_to_2,
+}
+
+
+def upcast_data(event_type: str, schema_version: int, data: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Stored event data (without type and schema version) upcast to its current shape, and that version."""
+    version = schema_version
+    while (event_type, version) in UPCASTERS:
+        data = UPCASTERS[(event_type, version)](data)
+        version += 1
+    return data, version
 
 
 class NewEvent(_Frozen):
@@ -428,10 +501,7 @@ class RecordedEvent(_Frozen):
 
 def parse_event(event_type: str, schema_version: int, data: dict[str, Any]) -> Event:
     """Parse stored event data into its typed model, upcasting older schema versions."""
-    version = schema_version
-    while (event_type, version) in UPCASTERS:
-        data = UPCASTERS[(event_type, version)](data)
-        version += 1
+    data, version = upcast_data(event_type, schema_version, data)
     return EVENT_ADAPTER.validate_python({**data, "type": event_type, "schema_version": version})
 
 
@@ -443,7 +513,7 @@ def parse_event_json(event_type: str, schema_version: int, data: str) -> Event:
     cls = _EVENT_CLASSES.get(event_type)
     if cls is None:
         raise ValueError(f"unknown event type {event_type!r}")
-    if schema_version == 1 and (event_type, 1) not in UPCASTERS:
+    if schema_version == cls.model_fields["schema_version"].default:
         return cls.model_validate_json(data)  # type: ignore[return-value]
     return parse_event(event_type, schema_version, json.loads(data))
 

@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from domain import commands as c
 from domain import events as e
 from domain.calendar import Clock, Delay, WorkingCalendar, real_time_between
-from domain.errors import InvalidCommand, InvalidState, NotAllowed, ProgrammeInvalid
+from domain.errors import InvalidCommand, InvalidState, NotAllowed, NotFound, ProgrammeInvalid
 from domain.programme import Cohort, Programme, Role
 
 MilestoneStatus = Literal["open", "met", "slipped", "missed"]
@@ -90,12 +90,13 @@ class TrackState(_Frozen):
 
 
 class MeetingRecord(_Frozen):
-    """A mentor meeting held."""
+    """A mentor meeting held; one the talent logged under rules 2 counts once it is confirmed."""
 
     number: int
     held_on: date
     leader_id: str
     notes_ref: str | None = None
+    confirmed: bool = True
 
 
 class FollowUpState(_Frozen):
@@ -133,6 +134,12 @@ class JourneyState(_Frozen):
     external_ref: str | None
     nominated_at: AwareDatetime
     approval_due: AwareDatetime
+    # Added later, with defaults: a snapshot carried over by continue-as-new before them still parses.
+    #: The journey rules it keeps for life (domain.commands.CURRENT_RULES_VERSION when nominated).
+    rules_version: int = 1
+    external_ref_ref: str | None = None
+    #: When the nomination was approved, which enrols the talent.
+    enrolled_at: AwareDatetime | None = None
     starts_at: AwareDatetime | None = None
     evaluate_at: AwareDatetime | None = None
     evaluate_clock: Clock = "working_days"
@@ -204,6 +211,16 @@ class JourneyState(_Frozen):
         """Tracks signed off, or submitted where no sign-off is needed."""
         return sum(1 for t in self.tracks if t.done_at is not None)
 
+    def meetings_held(self) -> int:
+        """Mentor meetings that count: every one logged, or under rules 2 the confirmed ones."""
+        if self.rules_version < 2:
+            return len(self.meetings)
+        return sum(1 for m in self.meetings if m.confirmed)
+
+    def pending_meetings(self) -> tuple[MeetingRecord, ...]:
+        """Meetings the talent logged that wait for the nearest leader's confirmation (rules 2)."""
+        return tuple(m for m in self.meetings if not m.confirmed)
+
     def at_risk_reasons(self) -> tuple[str, ...]:
         """Why the journey is at risk: a ladder at its last rung, or attendance out of reach."""
         reasons = [f"escalated:{x.milestone}" for x in self.escalations if x.at_risk and x.resolved_at is None]
@@ -265,6 +282,8 @@ def _nominated(event: e.TalentNominated) -> JourneyState:
         programme=event.programme,
         cohort=event.cohort,
         external_ref=event.external_ref,
+        external_ref_ref=event.external_ref_ref,
+        rules_version=event.rules_version,
         nominated_at=event.nominated_at,
         approval_due=event.approval_due,
         milestones=(approval,),
@@ -287,7 +306,7 @@ def _apply(s: JourneyState, ev: e.Event) -> dict[str, Any]:
         case e.TalentNominated():
             return {}
         case e.NominationApproved():
-            return {}
+            return {"enrolled_at": ev.decided_at}
         case e.NominationRejected():
             return {"state": "rejected"}
         case e.TalentEnrolled():
@@ -336,9 +355,17 @@ def _apply(s: JourneyState, ev: e.Event) -> dict[str, Any]:
             return {"tracks": _replace_track(s, ev.track_key, status="returned")}
         case e.MentorMeetingLogged():
             meeting = MeetingRecord(
-                number=ev.number, held_on=ev.held_on, leader_id=ev.leader_id, notes_ref=ev.notes_ref
+                number=ev.number,
+                held_on=ev.held_on,
+                leader_id=ev.leader_id,
+                notes_ref=ev.notes_ref,
+                confirmed=ev.confirmed,
             )
             return {"meetings": (*s.meetings, meeting)}
+        case e.MentorMeetingConfirmed():
+            return {
+                "meetings": tuple(_evolved(m, {"confirmed": True}) if m.number == ev.number else m for m in s.meetings)
+            }
         case e.MilestoneMet():
             m = s.milestone(ev.milestone)
             update = {"milestones": _replace_milestone(s, ev.milestone, status="met", met_at=ev.met_at)}
@@ -549,6 +576,8 @@ def _nominate(d: _Decision, cmd: c.NominateTalent) -> None:
             cohort=cmd.cohort,
             motivation_ref=cmd.motivation_ref,
             external_ref=cmd.external_ref,
+            external_ref_ref=cmd.external_ref_ref,
+            rules_version=cmd.rules_version,
             nominated_at=d.now,
             approval_due=cmd.programme.working_calendar.add(d.now, approval),
             approval_clock=approval.clock,
@@ -569,7 +598,12 @@ def _handle(d: _Decision, cmd: c.Command) -> None:
         case c.SignOffTrack():
             _sign_off(d, cmd)
         case c.LogMentorMeeting():
-            _log_meeting(d, cmd)
+            if d.s.rules_version >= 2:
+                _log_meeting_confirmed(d, cmd)
+            else:
+                _log_meeting(d, cmd)
+        case c.ConfirmMentorMeeting():
+            _confirm_meeting(d, cmd)
         case c.PauseJourney():
             _require_role(cmd, ("coordinator",), "pause")
             _require_state(d.s, RUNNING_STATES | {"nominated"}, "pause")
@@ -817,6 +851,7 @@ def _sign_off(d: _Decision, cmd: c.SignOffTrack) -> None:
 
 
 def _log_meeting(d: _Decision, cmd: c.LogMentorMeeting) -> None:
+    """Rules 1: any past date; every meeting logged counts; a logged date again is refused."""
     s = d.s
     if not (_is_leader(s, cmd) or _is_talent(s, cmd) or cmd.actor_role in ("coordinator", "system")):
         raise NotAllowed("only the talent or their nearest leader can log a mentor meeting")
@@ -836,9 +871,81 @@ def _log_meeting(d: _Decision, cmd: c.LogMentorMeeting) -> None:
             leader_id=s.nearest_leader_id,
             logged_by=cmd.actor_id,
             notes_ref=cmd.notes_ref,
+            confirmed=True,
         )
     )
     key = f"mentor_meeting:{number}"
+    m = d.s.milestone(key)
+    if m is not None and m.status in ("open", "slipped"):
+        _resolve(d, key, "met")
+
+
+def _leader_side(s: JourneyState, cmd: c.Command) -> bool:
+    """The nearest leader, or a coordinator (or the system) acting on the programme's behalf."""
+    return _is_leader(s, cmd) or cmd.actor_role in ("coordinator", "system")
+
+
+def _log_meeting_confirmed(d: _Decision, cmd: c.LogMentorMeeting) -> None:
+    """Rules 2 (PRODUCT §8.4): dated between enrolment and today; the talent's log counts once
+    the nearest leader confirms it, and the leader logging the same date confirms it; logging a
+    date already logged changes nothing."""
+    s = d.s
+    leader_side = _leader_side(s, cmd)
+    if not (leader_side or _is_talent(s, cmd)):
+        raise NotAllowed("only the talent or their nearest leader can log a mentor meeting")
+    _require_state(s, RUNNING_STATES, "log a mentor meeting on")
+    today = s.calendar.local(d.now).date()
+    if cmd.held_on > today:
+        raise InvalidCommand("invalid_date", "a mentor meeting cannot be logged before it is held")
+    enrolled = s.calendar.local(s.enrolled_at or s.nominated_at).date()
+    if cmd.held_on < enrolled:
+        raise InvalidCommand("invalid_date", "a mentor meeting cannot be dated before the talent's enrolment")
+    pending = next((m for m in s.meetings if m.held_on == cmd.held_on and not m.confirmed), None)
+    if leader_side and pending is not None:
+        _count_meeting(d, pending, cmd.actor_id)
+        return
+    # A meeting is known by its date (see _log_meeting): the same date again, by the same side or
+    # by the talent after the leader, is the meeting already logged. A programme compressed into
+    # minutes holds several meetings a day, so there each log is a meeting of its own.
+    by_date = s.programme.mentor_meetings.cadence.nominal_days() >= 1
+    if by_date and any(m.held_on == cmd.held_on for m in s.meetings):
+        return
+    d.emit(
+        e.MentorMeetingLogged(
+            number=len(s.meetings) + 1,
+            held_on=cmd.held_on,
+            leader_id=s.nearest_leader_id,
+            logged_by=cmd.actor_id,
+            notes_ref=cmd.notes_ref,
+            confirmed=leader_side,
+        )
+    )
+    if leader_side:
+        _meet_meeting_milestone(d)
+
+
+def _confirm_meeting(d: _Decision, cmd: c.ConfirmMentorMeeting) -> None:
+    """The nearest leader confirms a meeting the talent logged; a confirmed one again changes nothing."""
+    s = d.s
+    if not _leader_side(s, cmd):
+        raise NotAllowed("only the talent's nearest leader can confirm a mentor meeting")
+    _require_state(s, RUNNING_STATES, "confirm a mentor meeting on")
+    logged = [m for m in s.meetings if m.held_on == cmd.held_on]
+    if not logged:
+        raise NotFound("unknown_meeting", f"no mentor meeting on {cmd.held_on} is logged")
+    pending = next((m for m in logged if not m.confirmed), None)
+    if pending is not None:
+        _count_meeting(d, pending, cmd.actor_id)
+
+
+def _count_meeting(d: _Decision, meeting: MeetingRecord, confirmed_by: str) -> None:
+    d.emit(e.MentorMeetingConfirmed(number=meeting.number, held_on=meeting.held_on, confirmed_by=confirmed_by))
+    _meet_meeting_milestone(d)
+
+
+def _meet_meeting_milestone(d: _Decision) -> None:
+    """A meeting just started to count: the milestone of its number (among those that count) is met."""
+    key = f"mentor_meeting:{d.s.meetings_held()}"
     m = d.s.milestone(key)
     if m is not None and m.status in ("open", "slipped"):
         _resolve(d, key, "met")
@@ -964,7 +1071,7 @@ def _evaluate(d: _Decision, at: datetime) -> None:
     _stop_ladders(d, at)
     attended, required = s.sessions_counts()
     done = s.tracks_done()
-    held = len(s.meetings)
+    held = s.meetings_held()
     rules = s.programme.completion
     reasons = []
     if attended < required:
@@ -1020,7 +1127,7 @@ def _override(d: _Decision, cmd: c.OverrideCompletion) -> None:
         "reason_ref": cmd.reason_ref,
         "sessions_attended": attended,
         "tracks_done": s.tracks_done(),
-        "meetings_held": len(s.meetings),
+        "meetings_held": s.meetings_held(),
         "follow_ups": tuple(f.due_at for f in s.follow_ups),
     }
     if cmd.outcome == "completed":

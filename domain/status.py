@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -70,6 +70,11 @@ class JourneyStatus(_Frozen):
     completion: str | None
     completion_reasons: tuple[str, ...]
     version: int
+    # Added later, with defaults: status JSON stored before them still parses.
+    #: The HR reference as a people-vault text id (journeys nominated before it carry `external_ref`).
+    external_ref_ref: str | None = None
+    #: Dates of mentor meetings the talent logged that wait for the nearest leader's confirmation.
+    pending_meetings: tuple[date, ...] = ()
 
 
 def next_deadline(state: JourneyState) -> datetime | None:
@@ -107,7 +112,7 @@ def status_data(state: JourneyState) -> dict[str, Any]:
             "sessions_required": required,
             "tracks_done": state.tracks_done(),
             "tracks_required": completion.tracks_required,
-            "meetings_held": len(state.meetings),
+            "meetings_held": state.meetings_held(),
             "meetings_required": completion.min_mentor_meetings,
         },
         "milestones": [
@@ -129,6 +134,8 @@ def status_data(state: JourneyState) -> dict[str, Any]:
         "completion": state.completion,
         "completion_reasons": state.completion_reasons,
         "version": state.version,
+        "external_ref_ref": state.external_ref_ref,
+        "pending_meetings": [m.held_on for m in state.pending_meetings()],
     }
 
 

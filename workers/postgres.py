@@ -1,8 +1,9 @@
-"""Find a PostgreSQL to use: DATABASE_URL, else the local server, else an embedded one (pgserver)."""
+"""Find a PostgreSQL to use (DATABASE_URL, the local server, an embedded one); check it is this instance's."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import shutil
 import subprocess
@@ -12,7 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import structlog
 
-from activities.store.db import create_pool, migrate
+from activities.store.db import Connection, bind_instance, create_pool, instance_key_id, key_id, migrate
+from activities.store.vault import PeopleVault
 from workers.settings import Settings
 
 log = structlog.get_logger("talent.postgres")
@@ -95,20 +97,81 @@ async def drop_database(dsn: str, database: str) -> None:
         await conn.close()
 
 
+def database_for(data_dir: Path) -> str:
+    """The database of a data dir when DATABASE_URL is unset: `talent_journey_<8 hex>` of its real path.
+
+    One per data dir, so two checkouts (each with its own dev vault key and Temporal state) on one
+    PostgreSQL server never share a database.
+    """
+    digest = hashlib.sha256(os.path.realpath(data_dir).encode()).hexdigest()
+    return f"talent_journey_{digest[:8]}"
+
+
 async def service_database(settings: Settings) -> str:
-    """The service's database: DATABASE_URL, else `talent_journey` on the local or an embedded server."""
+    """The service's database: DATABASE_URL, else the data dir's own on the local or an embedded server."""
     if settings.database_url:
         return settings.database_url
     server = await server_dsn(settings.data_dir)
-    return await create_database(server, "talent_journey")
+    return await create_database(server, database_for(settings.data_dir))
+
+
+class InstanceMismatch(Exception):
+    """The database belongs to another instance: it was written with another vault key."""
+
+
+async def _describe(conn: Connection) -> str:
+    """Which database, without credentials: `"name" on host:port` (or on a local socket)."""
+    row = await conn.fetchrow(
+        "SELECT current_database() AS db, host(inet_server_addr()) AS host, inet_server_port() AS port"
+    )
+    assert row is not None
+    where = f"{row['host']}:{row['port']}" if row["host"] is not None else "a local socket"
+    return f'the database "{row["db"]}" on {where}'
+
+
+#: What to do when a database is another instance's.
+_WHAT_TO_DO = (
+    "Start with the vault key that database was written with (TALENT_VAULT_KEY), or use another database "
+    "(DATABASE_URL) or, without DATABASE_URL, another data dir (TALENT_DATA_DIR)."
+)
+
+
+async def check_instance(pool: asyncpg.Pool[asyncpg.Record], settings: Settings) -> None:
+    """Refuse a database another instance wrote (PRODUCT §8.3): its recorded vault key id must be ours.
+
+    The first start records the key id. A database from before the binding existed is bound only
+    if the key opens the data keys already in it. `InstanceMismatch` names the database and says
+    what to do; nothing has been read from the vault or written by then.
+    """
+    master_key = settings.master_key()
+    ours = key_id(master_key)
+    source = "TALENT_VAULT_KEY" if settings.vault_key is not None else f"the dev key {settings.data_dir / 'vault.key'}"
+    async with pool.acquire() as conn:
+        recorded = await instance_key_id(conn)
+        if recorded is None:
+            if not await PeopleVault(pool, master_key).opens_stored_keys():
+                raise InstanceMismatch(
+                    f"{await _describe(conn)} holds people written with another vault key than this start's "
+                    f"{ours} ({source}). {_WHAT_TO_DO}"
+                )
+            recorded = await bind_instance(conn, ours)
+            if recorded == ours:
+                log.info("instance_bound", key_id=ours)
+        if recorded != ours:
+            raise InstanceMismatch(
+                f"{await _describe(conn)} belongs to another instance: it was written with the vault key "
+                f"{recorded}, this start has {ours} ({source}). {_WHAT_TO_DO}"
+            )
 
 
 async def open_pool(settings: Settings, *, max_size: int = 4) -> asyncpg.Pool[asyncpg.Record]:
-    """A pool on the service's database, migrated to the current schema."""
+    """A pool on the service's database, migrated to the current schema and checked to be this
+    instance's (`check_instance`): the one place the API, the worker, `talent dev` and the CLI get it."""
     pool = await create_pool(await service_database(settings), min_size=1, max_size=max_size)
     try:
         async with pool.acquire() as conn:
             applied = await migrate(conn)
+        await check_instance(pool, settings)
     except BaseException:
         await pool.close()
         raise

@@ -5,10 +5,14 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import ssl
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+import limits
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from activities.notify import SmtpTls, webhook_keys
 
 
 class Settings(BaseSettings):
@@ -41,7 +45,21 @@ class Settings(BaseSettings):
     smtp_sender: str = Field(default="talent-journey@localhost", alias="TALENT_SMTP_SENDER")
     smtp_username: str | None = Field(default=None, alias="TALENT_SMTP_USERNAME")
     smtp_password: SecretStr | None = Field(default=None, alias="TALENT_SMTP_PASSWORD")
-    smtp_starttls: bool = Field(default=False, alias="TALENT_SMTP_STARTTLS")
+    smtp_tls: SmtpTls | None = Field(
+        default=None,
+        alias="TALENT_SMTP_TLS",
+        description="starttls-if-offered (unset) | starttls-required | tls (implicit, port 465) | none",
+    )
+    smtp_starttls: bool | None = Field(
+        default=None,
+        alias="TALENT_SMTP_STARTTLS",
+        description="deprecated: true means TALENT_SMTP_TLS=starttls-required",
+    )
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        alias="TALENT_SMTP_CA_FILE",
+        description="PEM file of the CAs the SMTP server's certificate is checked against; unset: the system's",
+    )
 
     tokens_file: Path | None = Field(default=None, alias="TALENT_TOKENS_FILE", description="JSON list of tokens")
     jwt_secret: SecretStr | None = Field(default=None, alias="TALENT_JWT_SECRET", description="HS256 secret")
@@ -52,11 +70,71 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = Field(default=None, alias="TALENT_JWT_ISSUER")
     jwt_audience: str | None = Field(default=None, alias="TALENT_JWT_AUDIENCE")
     max_body_bytes: int = Field(default=256 * 1024, alias="TALENT_MAX_BODY_BYTES")
+    rate_limit_storage: str = Field(
+        default="async+memory://",
+        alias="TALENT_RATE_LIMIT_STORAGE",
+        description="a `limits` storage URI; async+redis://host:6379 shares the budgets between API processes",
+    )
+    rate_limit_auth_failures: str = Field(
+        default="20/minute", alias="TALENT_RATE_LIMIT_AUTH_FAILURES", description="per client address"
+    )
+    rate_limit_calendar_guesses: str = Field(
+        default="20/minute", alias="TALENT_RATE_LIMIT_CALENDAR_GUESSES", description="per client address"
+    )
+    rate_limit_nominations: str = Field(
+        default="50/day", alias="TALENT_RATE_LIMIT_NOMINATIONS", description="per nominating leader"
+    )
+    rate_limit_requests: str = Field(
+        default="600/minute", alias="TALENT_RATE_LIMIT_REQUESTS", description="per authenticated caller"
+    )
     api_host: str = Field(default="127.0.0.1", alias="TALENT_API_HOST")
     api_port: int = Field(default=8000, alias="TALENT_API_PORT")
 
     webhook_url: str | None = Field(default=None, alias="TALENT_WEBHOOK_URL", description="unset: webhooks skipped")
-    webhook_secret: SecretStr | None = Field(default=None, alias="TALENT_WEBHOOK_SECRET")
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        alias="TALENT_WEBHOOK_SECRET",
+        description="whsec_<base64> (Standard Webhooks) or a plain string; during a rotation several, "
+        "space- or comma-separated, each signing every delivery",
+    )
+
+    def smtp_tls_mode(self) -> SmtpTls:
+        """How SMTP is protected: TALENT_SMTP_TLS; else the old TALENT_SMTP_STARTTLS=true as required.
+
+        The old `false` was the default and meant "never STARTTLS", which is what this setting
+        replaces: it now means the default, STARTTLS whenever the server offers it. Both set and
+        disagreeing is a ValueError (checked when a worker starts, not when settings load, so that
+        the error never carries the other settings' values).
+        """
+        if self.smtp_starttls and self.smtp_tls not in (None, "starttls-required"):
+            raise ValueError("TALENT_SMTP_STARTTLS=true contradicts TALENT_SMTP_TLS; set TALENT_SMTP_TLS only")
+        if self.smtp_tls is not None:
+            return self.smtp_tls
+        return "starttls-required" if self.smtp_starttls else "starttls-if-offered"
+
+    def smtp_tls_context(self) -> ssl.SSLContext | None:
+        """The context the SMTP server's certificate is checked in: TALENT_SMTP_CA_FILE's CAs, else the system's."""
+        if self.smtp_ca_file is None:
+            return None
+        return ssl.create_default_context(cafile=str(self.smtp_ca_file))
+
+    def webhook_keys(self) -> tuple[bytes, ...]:
+        """The webhook signing keys; a ValueError if TALENT_WEBHOOK_SECRET is unset."""
+        if self.webhook_secret is None:
+            raise ValueError("TALENT_WEBHOOK_SECRET must be set with TALENT_WEBHOOK_URL")
+        return webhook_keys(self.webhook_secret.get_secret_value())
+
+    @field_validator(
+        "rate_limit_auth_failures", "rate_limit_calendar_guesses", "rate_limit_nominations", "rate_limit_requests"
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        """A limits string such as `20/minute` or `50 per day`, refused at start-up when it is not one."""
+        try:
+            limits.parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit such as '20/minute': {value!r}") from exc
+        return value
 
     def master_key(self) -> bytes:
         """The vault's key-encryption key: TALENT_VAULT_KEY, else a development key in the data dir.

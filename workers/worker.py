@@ -67,18 +67,14 @@ async def components(settings: Settings, pool: asyncpg.Pool[asyncpg.Record]) -> 
                 sender=settings.smtp_sender,
                 username=settings.smtp_username,
                 password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-                start_tls=settings.smtp_starttls,
+                tls=settings.smtp_tls_mode(),
+                tls_context=settings.smtp_tls_context(),
             )
         )
     async with httpx.AsyncClient() as http:
         webhook = None
         if settings.webhook_url:
-            if settings.webhook_secret is None:
-                raise ValueError("TALENT_WEBHOOK_SECRET must be set with TALENT_WEBHOOK_URL")
-            webhook = WebhookSender(
-                WebhookConfig(url=settings.webhook_url, secret=settings.webhook_secret.get_secret_value().encode()),
-                http,
-            )
+            webhook = WebhookSender(WebhookConfig(url=settings.webhook_url, keys=settings.webhook_keys()), http)
         yield Components(
             pool=pool,
             store=store,

@@ -80,6 +80,17 @@ class CommandResult(BaseModel):
     events: list[str]
 
 
+class CommandCheck(BaseModel):
+    """The answer of the `check_command` query: accepted, or the domain's refusal."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    accepted: bool
+    code: str | None = None
+    kind: str | None = None
+    message: str | None = None
+
+
 def domain_failure(error: DomainError) -> ApplicationError:
     """A refused command as a Temporal failure: its type is the domain's stable code."""
     return ApplicationError(
@@ -311,6 +322,15 @@ class TalentJourneyWorkflow:
     def _validate_log_mentor_meeting(self, command: c.LogMentorMeeting) -> None:
         self._check(command)
 
+    @workflow.update(name="confirm_mentor_meeting")
+    async def confirm_mentor_meeting(self, command: c.ConfirmMentorMeeting) -> CommandResult:
+        """Confirm a mentor meeting the talent logged."""
+        return await self._command(command)
+
+    @confirm_mentor_meeting.validator
+    def _validate_confirm_mentor_meeting(self, command: c.ConfirmMentorMeeting) -> None:
+        self._check(command)
+
     @workflow.update(name="pause")
     async def pause(self, command: c.PauseJourney) -> CommandResult:
         """Pause the journey's clock."""
@@ -396,6 +416,22 @@ class TalentJourneyWorkflow:
     def session_rescheduled(self, command: c.RescheduleSession) -> None:
         """A cohort session moved: queue it; the run loop applies it (a refusal is only logged)."""
         self._signals.append(command)
+
+    @workflow.query(name="check_command")
+    def check_command(self, command: c.Command) -> CommandCheck:
+        """Whether the journey would take `command` now, as its update's validator judges it.
+
+        Callers ask before they store anything a command refers to (a free text in the vault), so
+        a refused command writes nothing anywhere. Nothing changes: a query cannot write.
+        """
+        try:
+            self._check(command)
+        except ApplicationError as exc:
+            details = exc.details[0] if exc.details and isinstance(exc.details[0], dict) else {}
+            return CommandCheck(
+                accepted=False, code=exc.type, kind=str(details.get("kind", "conflict")), message=exc.message
+            )
+        return CommandCheck(accepted=True)
 
     @workflow.query(name="status")
     def status(self) -> JourneyStatus:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 from importlib import resources
 from typing import TypeAlias
@@ -15,6 +16,7 @@ Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProx
 
 # Serialises concurrent migrators (several workers starting at once) on one advisory lock.
 _MIGRATION_LOCK = 0x7A1E47_0001
+_KEY_ID_LABEL = b"talent-journey/key-id/v1"
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,31 @@ async def migrate(conn: Connection) -> list[str]:
             )
             applied_now.append(migration.name)
     return applied_now
+
+
+def key_id(master_key: bytes) -> str:
+    """The public id of a vault master key: HMAC-SHA256(key, a fixed label), 16 hex digits.
+
+    Safe to store and print: it tells two keys apart without revealing anything of either.
+    """
+    return hmac.new(master_key, _KEY_ID_LABEL, hashlib.sha256).hexdigest()[:16]
+
+
+async def bind_instance(conn: Connection, key: str) -> str:
+    """Record `key` (a `key_id`) as the database's instance if none is recorded; the recorded one.
+
+    The caller compares: a different answer means another instance's key wrote this database.
+    """
+    async with conn.transaction():
+        await conn.execute("INSERT INTO instance_binding (key_id) VALUES ($1) ON CONFLICT DO NOTHING", key)
+        recorded: str = await conn.fetchval("SELECT key_id FROM instance_binding")
+    return recorded
+
+
+async def instance_key_id(conn: Connection) -> str | None:
+    """The key id this database is bound to, or None before its first start."""
+    found: str | None = await conn.fetchval("SELECT key_id FROM instance_binding")
+    return found
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool[asyncpg.Record]:

@@ -101,11 +101,12 @@ WITH guard AS (
 ), status AS (
     INSERT INTO journey_status (journey_id, stream_id, cohort_id, programme_id, programme_version, state,
                                 at_risk, talent_id, nearest_leader_id, external_ref, next_deadline,
-                                open_escalations, version, status, updated_at)
-    SELECT $9, $1, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21::jsonb, now()
+                                open_escalations, version, status, leaders_leader_id, updated_at)
+    SELECT $9, $1, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21::jsonb, $30, now()
      WHERE EXISTS (SELECT 1 FROM ins)
     ON CONFLICT (journey_id) DO UPDATE SET
         state = EXCLUDED.state, at_risk = EXCLUDED.at_risk, nearest_leader_id = EXCLUDED.nearest_leader_id,
+        leaders_leader_id = EXCLUDED.leaders_leader_id,
         next_deadline = EXCLUDED.next_deadline, open_escalations = EXCLUDED.open_escalations,
         version = EXCLUDED.version, status = EXCLUDED.status, updated_at = EXCLUDED.updated_at
      WHERE journey_status.version < EXCLUDED.version
@@ -455,4 +456,5 @@ def _append_args(
         [o.template for o in outbox],
         [o.recipient_role for o in outbox],
         [o.recipient_id for o in outbox],
+        s.leaders_leader_id,
     ]

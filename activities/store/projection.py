@@ -33,6 +33,8 @@ class StatusRow:
     open_escalations: int
     version: int
     status: str
+    #: The current leader's leader, who sees the journey read-only (§8.1).
+    leaders_leader_id: str | None
 
     COLUMNS = (
         "journey_id",
@@ -49,6 +51,7 @@ class StatusRow:
         "open_escalations",
         "version",
         "status",
+        "leaders_leader_id",
     )
 
     def values(self) -> tuple[object, ...]:
@@ -97,6 +100,7 @@ def status_row(stream_id: str, state: JourneyState) -> StatusRow:
         open_escalations=sum(1 for x in state.escalations if x.resolved_at is None),
         version=state.version,
         status=dump_status(data),
+        leaders_leader_id=state.leaders_leader_id,
     )
 
 

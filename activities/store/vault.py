@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import uuid
 from collections.abc import Iterable
@@ -9,6 +11,7 @@ from datetime import datetime
 from typing import Annotated, Literal, TypeAlias
 
 import asyncpg
+import structlog
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -19,6 +22,8 @@ KEY_BYTES = 32
 # in its life, far below the 2**32 messages per key up to which random 96-bit nonces are safe.
 NONCE_BYTES = 12
 _TAG_BYTES = 16
+
+log = structlog.get_logger("talent.vault")
 
 # Writes run on a connection acquired from the pool, which asyncpg's stubs type as a proxy; the
 # alias is a string because the proxy class is not subscriptable at run time.
@@ -57,6 +62,18 @@ class Erased(BaseModel):
 
     person_id: str
     erased_at: AwareDatetime
+
+
+class Unreadable(BaseModel):
+    """What a degraded read answers for a person whose stored data will not decrypt.
+
+    Distinct from `Erased`: the data should be there but cannot be read (written under another
+    master key, corrupt or tampered with); an operator has to look, the page around it carries on.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    person_id: str
 
 
 class VaultError(Exception):
@@ -109,6 +126,17 @@ class PeopleVault:
             raise ValueError(f"the vault master key must be {KEY_BYTES} bytes")
         self._pool = pool
         self._kek = AESGCM(master_key)
+        # A separate key for ids derived from personal ones: never the key-encryption key itself.
+        self._id_key = hmac.new(master_key, b"talent-journey/keyed-ids/v1", hashlib.sha256).digest()
+
+    def keyed_id(self, *parts: str) -> str:
+        """A stable uuid for `parts` that only a holder of this instance's key can compute.
+
+        Used where an id must be deterministic (two concurrent nominations of one talent start one
+        journey) without being a public function of a person id.
+        """
+        digest = hmac.new(self._id_key, "\0".join(parts).encode(), hashlib.sha256).digest()
+        return str(uuid.UUID(bytes=digest[:16], version=4))
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -119,31 +147,68 @@ class PeopleVault:
         """
         async with self._pool.acquire() as conn, conn.transaction():
             data_key = await self._lock_live_person(conn, person_id)
-            nonce, ciphertext = _seal(data_key, data.model_dump_json().encode(), _aad("people", person_id))
-            await conn.execute(
-                "UPDATE people SET nonce = $2, ciphertext = $3, updated_at = now() WHERE person_id = $1",
-                person_id,
-                nonce,
-                ciphertext,
-            )
+            await self._write_person(conn, data_key, person_id, data)
 
-    async def put_text(self, person_id: str, text: str) -> str:
-        """Store a free text (e.g. a reflection) under the person's key; return its new text id.
+    async def add_person(self, person_id: str, data: PersonData) -> bool:
+        """Store a person the vault holds no data for; never change a stored one (§8.2).
 
-        Raises `PersonErased` if the person was erased.
+        Returns True when this call stored them, False when their data was already there: it is
+        left as it was (only `replace_person`, behind PUT /v1/people/{id}, changes it). Atomic: the
+        row is created by INSERT ... ON CONFLICT DO NOTHING and then locked, so of two concurrent
+        first nominations one stores and the other finds the stored data. A row holding only the
+        person's key (texts stored, no data yet) counts as no data.
+
+        An erased person stays erased and is not created again: this raises `PersonErased`, so a
+        nomination naming them is refused (409 `person_erased`) and writes nothing, rather than
+        start a journey for someone the service can no longer name or reach.
         """
-        text_id = f"t-{uuid.uuid4().hex}"
+        async with self._pool.acquire() as conn, conn.transaction():
+            data_key = await self._lock_live_person(conn, person_id)
+            if await conn.fetchval("SELECT ciphertext IS NOT NULL FROM people WHERE person_id = $1", person_id):
+                return False
+            await self._write_person(conn, data_key, person_id, data)
+            return True
+
+    async def replace_person(self, person_id: str, data: PersonData) -> bool:
+        """Replace a stored person's data; False (nothing written) if the vault holds no data for
+        them. Raises `PersonErased` if the person was erased."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            # No row is created here: an unknown person stays unknown.
+            row = await conn.fetchrow(
+                "SELECT erased_at, ciphertext IS NOT NULL AS stored FROM people WHERE person_id = $1 FOR UPDATE",
+                person_id,
+            )
+            if row is not None and row["erased_at"] is not None:
+                raise PersonErased(person_id)
+            if row is None or not row["stored"]:
+                return False
+            data_key = await self._lock_live_person(conn, person_id)
+            await self._write_person(conn, data_key, person_id, data)
+            return True
+
+    async def put_text(self, person_id: str, text: str, *, text_id: str | None = None) -> str:
+        """Store a free text (e.g. a reflection) under the person's key; return its text id.
+
+        A caller that retries passes the same `text_id` (derived from its idempotency key): the
+        text is stored once. Raises `PersonErased` if the person was erased.
+        """
+        text_id = text_id or f"t-{uuid.uuid4().hex}"
         async with self._pool.acquire() as conn, conn.transaction():
             data_key = await self._lock_live_person(conn, person_id)
             nonce, ciphertext = _seal(data_key, text.encode(), _aad("person_texts", text_id))
             await conn.execute(
-                "INSERT INTO person_texts (text_id, person_id, nonce, ciphertext) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO person_texts (text_id, person_id, nonce, ciphertext) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (text_id) DO NOTHING",
                 text_id,
                 person_id,
                 nonce,
                 ciphertext,
             )
         return text_id
+
+    async def discard_texts(self, text_ids: Iterable[str]) -> None:
+        """Delete texts a refused command had stored: nothing refers to them."""
+        await self._pool.execute("DELETE FROM person_texts WHERE text_id = ANY($1::text[])", list(text_ids))
 
     async def erase(self, person_id: str) -> bool:
         """Crypto-shred a person: delete their data key, wipe their data, remember the erasure.
@@ -173,35 +238,62 @@ class PeopleVault:
         return found.get(person_id)
 
     async def get_people(self, person_ids: Iterable[str]) -> dict[str, PersonData | Erased]:
-        """Many people in one round trip; ids the vault holds no data for are left out."""
+        """Many people in one round trip; ids the vault holds no data for are left out.
+
+        Strict: raises `VaultError` if any of them will not decrypt (`read_people` degrades instead).
+        """
+        found: dict[str, PersonData | Erased] = {}
+        for row in await self._fetch_people(person_ids):
+            person = self._person(row)
+            if person is not None:
+                found[row["person_id"]] = person
+        return found
+
+    async def read_people(self, person_ids: Iterable[str]) -> dict[str, PersonData | Erased | Unreadable]:
+        """Like `get_people`, for pages and lists: a person whose data will not decrypt is `Unreadable`.
+
+        One bad record (written under another master key, corrupt, tampered with) degrades that
+        person only, so the list around them still answers. Each is logged as an error, with the
+        person id only.
+        """
+        found: dict[str, PersonData | Erased | Unreadable] = {}
+        for row in await self._fetch_people(person_ids):
+            person_id: str = row["person_id"]
+            try:
+                person = self._person(row)
+            except VaultError:
+                log.error("vault_record_unreadable", person_id=person_id)
+                found[person_id] = Unreadable(person_id=person_id)
+                continue
+            if person is not None:
+                found[person_id] = person
+        return found
+
+    async def _fetch_people(self, person_ids: Iterable[str]) -> list[asyncpg.Record]:
         ids = sorted(set(person_ids))
         if not ids:
-            return {}
+            return []
         # One statement, so the person row and their key come from the same snapshot: a
         # concurrent erasure is seen either entirely or not at all.
-        rows = await self._pool.fetch(
+        rows: list[asyncpg.Record] = await self._pool.fetch(
             """SELECT p.person_id, p.nonce, p.ciphertext, p.erased_at, k.wrapped_key
                  FROM people p LEFT JOIN person_keys k USING (person_id)
                 WHERE p.person_id = ANY($1::text[])""",
             ids,
         )
-        found: dict[str, PersonData | Erased] = {}
-        for row in rows:
-            person_id: str = row["person_id"]
-            if row["erased_at"] is not None:
-                found[person_id] = Erased(person_id=person_id, erased_at=row["erased_at"])
-            elif row["ciphertext"] is not None:
-                data_key = self._unwrap(person_id, row["wrapped_key"])
-                plaintext = _open(
-                    data_key,
-                    row["nonce"],
-                    row["ciphertext"],
-                    _aad("people", person_id),
-                    f"person {person_id}",
-                )
-                found[person_id] = _person_data(person_id, plaintext)
-            # Otherwise the row only holds the person's key (texts stored, no data yet): unknown.
-        return found
+        return rows
+
+    def _person(self, row: asyncpg.Record) -> PersonData | Erased | None:
+        """A person's row as data, `Erased`, or None (the row only holds their key: texts, no data
+        yet); `VaultError` if it will not decrypt or decrypts to data that is not valid."""
+        person_id: str = row["person_id"]
+        if row["erased_at"] is not None:
+            return Erased(person_id=person_id, erased_at=row["erased_at"])
+        if row["ciphertext"] is None:
+            return None
+        data_key = self._unwrap(person_id, row["wrapped_key"])
+        plaintext = _open(data_key, row["nonce"], row["ciphertext"], _aad("people", person_id), f"person {person_id}")
+        return _person_data(person_id, plaintext)
 
     async def get_text(self, text_id: str) -> str | Erased | None:
         """A stored text; `Erased` if its author was erased; None if there is no such text."""
@@ -224,6 +316,23 @@ class PeopleVault:
             return plaintext.decode()
         except UnicodeDecodeError:
             raise VaultError(f"text {text_id} decrypted to invalid UTF-8") from None
+
+    async def opens_stored_keys(self, sample: int = 5) -> bool:
+        """Whether this master key opens the data keys already stored (True when there are none).
+
+        A few keys are tried and one that opens is enough: one damaged record must not lock the
+        service out, while a key that opens none of them is plainly another instance's.
+        """
+        rows = await self._pool.fetch(
+            "SELECT person_id, wrapped_key FROM person_keys ORDER BY person_id LIMIT $1", sample
+        )
+        for row in rows:
+            try:
+                self._unwrap(row["person_id"], row["wrapped_key"])
+            except VaultError:
+                continue
+            return True
+        return not rows
 
     # -- keys -----------------------------------------------------------------------------------
 
@@ -254,6 +363,16 @@ class PeopleVault:
             "INSERT INTO person_keys (person_id, wrapped_key) VALUES ($1, $2)", person_id, nonce + sealed
         )
         return AESGCM(data_key)
+
+    async def _write_person(self, conn: _Connection, data_key: AESGCM, person_id: str, data: PersonData) -> None:
+        """Encrypt and store a person's data on their locked row."""
+        nonce, ciphertext = _seal(data_key, data.model_dump_json().encode(), _aad("people", person_id))
+        await conn.execute(
+            "UPDATE people SET nonce = $2, ciphertext = $3, updated_at = now() WHERE person_id = $1",
+            person_id,
+            nonce,
+            ciphertext,
+        )
 
     def _unwrap(self, person_id: str, wrapped: bytes | None) -> AESGCM:
         # A person who is not erased but has no key was damaged outside the vault: refuse loudly

@@ -1,9 +1,10 @@
 """The coordinator dashboard: server-rendered pages (Jinja2), signed in with an API token.
 
 Plain HTML forms and POST-redirect-GET, no script: the pages work in any browser, offline from
-the internet (the stylesheet is served here, the charts are inline SVG). Every page checks the
-session's token as the API checks a bearer token, and shows only what the API would let that
-token see (the same role checks, `can_see` and the scoped queries).
+the internet (the stylesheet is served here, the charts are inline SVG). Sign-in verifies the
+token as the API verifies a bearer token and opens a short server-side session (`session`); every
+page checks that session and shows only what the API would let its principal see (the same role
+checks, `can_see` and the scoped queries).
 """
 
 from __future__ import annotations
@@ -40,19 +41,24 @@ from api.dashboard.session import (
     Viewer,
     clear_flash,
     clear_session,
+    close_session,
     csrf_ok,
     csrf_token,
     language,
+    open_session,
     read_flash,
     remember_language,
     safe_next,
     same_origin,
     secure_transport,
+    session_principal,
     set_flash,
     set_session,
+    token_expiry,
 )
-from api.deps import Deps, Resources, can_see
+from api.deps import Deps, Resources, authenticate, can_see
 from api.problems import Problem, from_domain, from_update_failure
+from api.ratelimit import Budget, count_failure, guard_failures
 from domain import commands as c
 from domain.errors import DomainError
 from domain.events import stream_id_for
@@ -169,15 +175,15 @@ def _to_login(request: Request, target: str | None = None) -> RedirectResponse:
     return _redirect(f"/dashboard/login?{urlencode({'next': target})}")
 
 
-def _viewer(request: Request, resources: Resources) -> Viewer | None:
-    """The signed-in viewer, or None (no cookie, or a token the API would refuse)."""
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
+async def _viewer(request: Request, resources: Resources) -> Viewer | None:
+    """The signed-in viewer, or None (no cookie, or a session that expired or was signed out)."""
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id:
         return None
-    principal = resources.authenticator.authenticate(token)
+    principal = await session_principal(resources.pool, session_id)
     if principal is None or principal.role == "hr_system":
         return None
-    return Viewer(principal=principal, texts=language(request), csrf=csrf_token(token))
+    return Viewer(principal=principal, texts=language(request), csrf=csrf_token(session_id))
 
 
 Page = Callable[[Viewer, Presenter], Awaitable[Response]]
@@ -187,8 +193,9 @@ async def _page(request: Request, resources: Resources, build: Page, *, roles: t
     """Sign-in, role check and the unavailable page around a page's builder."""
     texts = language(request)
     try:
-        viewer = _viewer(request, resources)
-    except KeysUnavailable:
+        viewer = await _viewer(request, resources)
+    except (asyncpg.PostgresConnectionError, OSError):
+        log.warning("dashboard_unavailable", path=request.url.path)
         return _error(request, texts, None, 503, "unavailable", "unavailable_text")
     if viewer is None:
         return _to_login(request)
@@ -237,9 +244,9 @@ async def login_form(request: Request, resources: Deps, next: str | None = None)
     """The sign-in form (or straight on, when already signed in)."""
     texts = language(request)
     try:
-        if _viewer(request, resources) is not None:
+        if await _viewer(request, resources) is not None:
             return _redirect(safe_next(next))
-    except KeysUnavailable:
+    except (asyncpg.PostgresConnectionError, OSError):
         pass
     return _render(
         request,
@@ -258,7 +265,7 @@ async def login(
     token: Annotated[str, Form(max_length=8192)] = "",
     next: Annotated[str | None, Form(max_length=2048)] = None,
 ) -> Response:
-    """Check the token as the API would; keep it in the session cookie and go on."""
+    """Check the token as the API would, open a session (its id in the cookie, never the token), go on."""
     texts = language(request)
     target = safe_next(next)
 
@@ -276,27 +283,33 @@ async def login(
     if not same_origin(request):
         return again("csrf_failed", 403)
     token = token.strip()
+    await guard_failures(request, Budget.AUTH_FAILURES)  # 429 problem+json once the address spent its failures
     try:
-        principal = resources.authenticator.authenticate(token) if token else None
+        principal = await authenticate(resources.authenticator, token) if token else None
     except KeysUnavailable:
         return again("login_unavailable", 503)
     if principal is None:
+        await count_failure(request, Budget.AUTH_FAILURES)
         log.info("dashboard_sign_in_refused")
         return again("login_invalid", 401)
     if principal.role == "hr_system":
         return again("login_role_refused", 403)
+    session_id = await open_session(resources.pool, principal, not_after=token_expiry(token))
     log.info("dashboard_signed_in", role=principal.role, token_id=principal.token_id)
     response = _redirect(target)
-    set_session(response, token)
+    set_session(response, session_id)
     return response
 
 
 @router.post("/logout")
-async def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
-    """Sign out (a form with the session's CSRF token, so another site cannot sign you out)."""
-    token = request.cookies.get(SESSION_COOKIE)
+async def logout(request: Request, resources: Deps, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """Sign out: the session is revoked on the server and the cookie dropped (a form with the
+    session's CSRF token, so another site cannot sign you out)."""
+    session_id = request.cookies.get(SESSION_COOKIE)
     response = _redirect("/dashboard/login")
-    if token and same_origin(request) and csrf_ok(token, csrf):
+    if session_id and same_origin(request) and csrf_ok(session_id, csrf):
+        if await close_session(resources.pool, session_id):
+            log.info("dashboard_signed_out")
         clear_session(response)
         set_flash(response, "ok", "signed_out")
     return response
@@ -486,13 +499,12 @@ async def escalation_action(
     """Acknowledge or resolve a milestone's open escalation (coordinators), then back to the page."""
     texts = language(request)
     try:
-        viewer = _viewer(request, resources)
-    except KeysUnavailable:
+        viewer = await _viewer(request, resources)
+    except (asyncpg.PostgresConnectionError, OSError):
         return _error(request, texts, None, 503, "unavailable", "unavailable_text")
     if viewer is None:
         return _to_login(request, safe_next(next))
-    token = request.cookies.get(SESSION_COOKIE, "")
-    if not same_origin(request) or not csrf_ok(token, csrf):
+    if not same_origin(request) or not csrf_ok(request.cookies.get(SESSION_COOKIE, ""), csrf):
         log.warning("dashboard_csrf_refused", path=request.url.path)
         return _error(request, texts, viewer, 403, "forbidden", "csrf_failed")
     if viewer.role != "coordinator":
@@ -513,22 +525,34 @@ async def _send(
     """Send the command to the journey's workflow; the flash code of the outcome (never an exception)."""
     actor: c.Actor = {"actor_id": viewer.principal.person_id or viewer.principal.token_id, "actor_role": "coordinator"}
     # One form, one update id: a double click sends the same update twice, which Temporal runs once.
-    update_id = f"{viewer.principal.token_id}:dashboard:{nonce if _NONCE.match(nonce) else uuid.uuid4().hex}"
+    form = f"dashboard:{nonce if _NONCE.match(nonce) else uuid.uuid4().hex}"
     try:
-        ref = None
-        if note:
-            talent_id = await resources.pool.fetchval(
-                "SELECT talent_id FROM journey_status WHERE journey_id = $1", journey_id
-            )
-            ref = await resources.vault.put_text(talent_id, note)
-        command: c.Command
+        talent_id = await resources.pool.fetchval(
+            "SELECT talent_id FROM journey_status WHERE journey_id = $1", journey_id
+        )
+        command: Callable[[dict[str, str | None]], c.Command]
         if action == "acknowledge":
-            command = c.AcknowledgeEscalation(**actor, milestone=milestone, note_ref=ref)
+            text = "note"
             update = "acknowledge_escalation"
+
+            def command(refs: dict[str, str | None]) -> c.Command:
+                return c.AcknowledgeEscalation(**actor, milestone=milestone, note_ref=refs["note_ref"])
         else:
-            command = c.ResolveEscalation(**actor, milestone=milestone, reason_ref=ref)
+            text = "reason"
             update = "resolve_escalation"
-        await service.execute(resources, journey_id, update, command, update_id=update_id)
+
+            def command(refs: dict[str, str | None]) -> c.Command:
+                return c.ResolveEscalation(**actor, milestone=milestone, reason_ref=refs["reason_ref"])
+
+        await service.execute(
+            resources,
+            journey_id,
+            update,
+            command,
+            update_id=service.update_id_for(viewer.principal.token_id, form),
+            talent_id=talent_id,
+            texts={text: note or None},
+        )
     except PersonErased:
         return "person_erased"
     except ValidationError:

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from activities.store.catalog import Catalog
-from activities.store.vault import Erased, PeopleVault
+from activities.store.vault import Erased, PeopleVault, Unreadable
 from api.dashboard.i18n import Texts
 from domain.events import RecordedEvent
 from domain.programme import Programme
@@ -20,10 +20,12 @@ SYSTEM_ACTOR = "system"
 
 @dataclass(frozen=True)
 class Name:
-    """A person as shown: their name, or "erased", or their id when the vault knows nothing of them."""
+    """A person as shown: their name, "erased", "unavailable" (their record will not decrypt), or
+    their id when the vault knows nothing of them."""
 
     text: str
     erased: bool = False
+    unreadable: bool = False
     known: bool = True
     system: bool = False
 
@@ -100,13 +102,18 @@ class Presenter:
     # -- people ------------------------------------------------------------------------------
 
     async def load_people(self, person_ids: Iterable[str | None]) -> None:
-        """Read the names of these people from the vault (one round trip), for `name()`."""
+        """Read the names of these people from the vault (one round trip), for `name()`.
+
+        A record that will not decrypt shows as "unavailable" (the vault logs it); the page goes on.
+        """
         wanted = {p for p in person_ids if p and p != SYSTEM_ACTOR and p not in self._names}
-        found = await self._vault.get_people(wanted)
+        found = await self._vault.read_people(wanted)
         for person_id in wanted:
             data = found.get(person_id)
             if isinstance(data, Erased):
                 self._names[person_id] = Name(self.t("erased"), erased=True)
+            elif isinstance(data, Unreadable):
+                self._names[person_id] = Name(self.t("unreadable"), unreadable=True)
             elif data is not None:
                 self._names[person_id] = Name(data.name)
             else:

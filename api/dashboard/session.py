@@ -1,12 +1,14 @@
-"""Signing in to the dashboard: the API token in a cookie, a CSRF token derived from it, safe redirects.
+"""Signing in to the dashboard: short-lived server-side sessions, a CSRF token derived from them, safe redirects.
 
-The session cookie holds the bearer token itself, so the dashboard needs no session store and no
-secret of its own, and every request is authenticated exactly as the API authenticates it (a
-revoked token or an expired JWT ends the session at once). It is `HttpOnly` (no script can read
-it), `Secure` (browsers send it over HTTPS only; Chromium and Firefox treat http://localhost and
-127.0.0.1 as secure, so `talent dev` works), `SameSite=Strict` (never sent on a request another
-site starts) and scoped to `/dashboard`. Forms that change something also carry a CSRF token, an
-HMAC of the session token, and the Origin header must name this host when a browser sends one.
+Sign-in verifies the API token once (as the API verifies a bearer token) and opens a session: a
+random 32-byte id in the cookie, only its SHA-256 in `dashboard_sessions` with who signed in.
+The token itself is never stored and never sent back, so a cookie that leaks is worth at most
+the rest of one working day, and signing out revokes the session on the server (a copy of the
+cookie replayed later opens nothing). The cookie is `HttpOnly` (no script can read it), `Secure`
+(browsers send it over HTTPS only; Chromium and Firefox treat http://localhost and 127.0.0.1 as
+secure, so `talent dev` works), `SameSite=Strict` (never sent on a request another site starts)
+and scoped to `/dashboard`. Forms that change something also carry a CSRF token, an HMAC of the
+session id, and the Origin header must name this host when a browser sends one.
 """
 
 from __future__ import annotations
@@ -15,9 +17,14 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TypeAlias
 from urllib.parse import urlsplit
 
+import asyncpg
+import jwt
 from fastapi import Request, Response
 
 from api.auth import Principal
@@ -27,9 +34,17 @@ SESSION_COOKIE = "tj_session"
 LANG_COOKIE = "tj_lang"
 FLASH_COOKIE = "tj_flash"
 COOKIE_PATH = "/dashboard"
-#: A working day: after that the browser forgets the token and asks for it again.
+#: A working day from sign-in (never past a JWT's own expiry): then the session ends and the
+#: browser asks for the token again.
 SESSION_SECONDS = 8 * 3600
+#: Session rows are kept this long past their expiry (who was signed in, when), then deleted.
+_KEEP_EXPIRED = timedelta(days=1)
 _CSRF_LABEL = b"talent-journey/dashboard/csrf/v1"
+#: Longer than any id `open_session` makes: a cookie past this is not looked up at all.
+_MAX_SESSION_ID = 100
+
+# A string: asyncpg's Pool is generic only in its stubs.
+Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 
 
 @dataclass(frozen=True)
@@ -46,15 +61,15 @@ class Viewer:
         return self.principal.role
 
 
-def csrf_token(session_token: str) -> str:
-    """The form token of a session: only someone holding the session token can compute it."""
-    digest = hmac.new(session_token.encode(), _CSRF_LABEL, hashlib.sha256).digest()
+def csrf_token(session_id: str) -> str:
+    """The form token of a session: only someone holding the session id can compute it."""
+    digest = hmac.new(session_id.encode(), _CSRF_LABEL, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def csrf_ok(session_token: str, submitted: str | None) -> bool:
+def csrf_ok(session_id: str, submitted: str | None) -> bool:
     """Whether a submitted form token belongs to the session (constant-time)."""
-    return bool(submitted) and hmac.compare_digest(csrf_token(session_token), str(submitted))
+    return bool(submitted) and hmac.compare_digest(csrf_token(session_id), str(submitted))
 
 
 def same_origin(request: Request) -> bool:
@@ -85,11 +100,73 @@ def remember_language(request: Request, response: Response) -> None:
         response.set_cookie(LANG_COOKIE, asked, max_age=365 * 86400, path=COOKIE_PATH, samesite="lax", secure=True)
 
 
-def set_session(response: Response, token: str) -> None:
-    """Sign in: the token in an HttpOnly, Secure, SameSite=Strict cookie on /dashboard."""
+def _digest(session_id: str) -> bytes:
+    return hashlib.sha256(session_id.encode()).digest()
+
+
+def token_expiry(token: str) -> datetime | None:
+    """When a JWT expires (its `exp`), None for a tokens-file token.
+
+    Read without checking the signature: call it only on a token that was just verified.
+    """
+    if token.count(".") != 2:
+        return None
+    try:
+        exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    except jwt.PyJWTError:
+        return None
+    return datetime.fromtimestamp(exp, UTC) if isinstance(exp, int | float) else None
+
+
+async def open_session(pool: Pool, principal: Principal, *, not_after: datetime | None = None) -> str:
+    """Start a session for a verified principal; return its id (for the cookie only: only its
+    digest is stored). It ends `SESSION_SECONDS` from now, or at `not_after` if that is sooner."""
+    session_id = secrets.token_urlsafe(32)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO dashboard_sessions (session_sha256, token_id, role, person_id, expires_at) "
+            "VALUES ($1, $2, $3, $4, least(now() + make_interval(secs => $5), coalesce($6::timestamptz, 'infinity')))",
+            _digest(session_id),
+            principal.token_id,
+            principal.role,
+            principal.person_id,
+            float(SESSION_SECONDS),
+            not_after,
+        )
+        await conn.execute("DELETE FROM dashboard_sessions WHERE expires_at < now() - $1::interval", _KEEP_EXPIRED)
+    return session_id
+
+
+async def session_principal(pool: Pool, session_id: str | None) -> Principal | None:
+    """Who a session belongs to, or None: no such session, expired, or signed out."""
+    if not session_id or len(session_id) > _MAX_SESSION_ID:
+        return None
+    row = await pool.fetchrow(
+        "SELECT token_id, role, person_id FROM dashboard_sessions "
+        "WHERE session_sha256 = $1 AND revoked_at IS NULL AND expires_at > now()",
+        _digest(session_id),
+    )
+    if row is None:
+        return None
+    return Principal(token_id=row["token_id"], role=row["role"], person_id=row["person_id"])
+
+
+async def close_session(pool: Pool, session_id: str) -> bool:
+    """Sign out on the server: the session opens nothing from now on. Whether it was open."""
+    if len(session_id) > _MAX_SESSION_ID:
+        return False
+    done = await pool.execute(
+        "UPDATE dashboard_sessions SET revoked_at = now() WHERE session_sha256 = $1 AND revoked_at IS NULL",
+        _digest(session_id),
+    )
+    return done == "UPDATE 1"
+
+
+def set_session(response: Response, session_id: str) -> None:
+    """Sign in: the session id in an HttpOnly, Secure, SameSite=Strict cookie on /dashboard."""
     response.set_cookie(
         SESSION_COOKIE,
-        token,
+        session_id,
         max_age=SESSION_SECONDS,
         path=COOKIE_PATH,
         httponly=True,

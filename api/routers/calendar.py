@@ -18,6 +18,7 @@ from activities.store.vault import Erased, PersonData
 from api.deps import Caller, Deps, Resources, require
 from api.models import PersonId
 from api.problems import RESPONSES, Problem, not_found
+from api.ratelimit import Budget, count_failure, guard_failures
 from domain.events import stream_id_for
 from domain.ical import FEED_STATES, FeedJourney, FeedRole, Language, journey_history, render_feed
 
@@ -68,7 +69,7 @@ async def _authorise(resources: Resources, caller: Caller, person_id: str) -> No
 @router.post(
     "/v1/people/{person_id}/calendar-feed",
     status_code=201,
-    responses=_problems(401, 403, 404, 413, 422, 503),
+    responses=_problems(401, 403, 404, 413, 422, 429, 503),
 )
 async def issue_calendar_feed(
     request: Request, person_id: PersonId, resources: Deps, caller: Caller
@@ -88,7 +89,7 @@ async def issue_calendar_feed(
     "/v1/people/{person_id}/calendar-feed",
     status_code=204,
     response_class=Response,
-    responses=_problems(401, 403, 404, 422, 503),
+    responses=_problems(401, 403, 404, 422, 429, 503),
 )
 async def revoke_calendar_feed(person_id: PersonId, resources: Deps, caller: Caller) -> Response:
     """Revoke the person's feed URL (the person, or a coordinator); revoking none is no error."""
@@ -107,17 +108,20 @@ async def revoke_calendar_feed(person_id: PersonId, resources: Deps, caller: Cal
             "description": "the person's sessions, track deadlines and mentor meetings due (RFC 5545)",
             "content": {"text/calendar": {"schema": {"type": "string"}}},
         },
-        **_problems(404, 422, 503),
+        **_problems(404, 422, 429, 503),
     },
 )
-async def calendar_feed(secret: str, resources: Deps) -> ICalendarResponse:
+async def calendar_feed(request: Request, secret: str, resources: Deps) -> ICalendarResponse:
     """A person's iCalendar feed, by the secret in its URL (no bearer token: calendar clients send
     none). Their journeys in open states, as talent and as current nearest leader; 404 for an
     unknown or revoked secret."""
+    await guard_failures(request, Budget.CALENDAR_GUESSES)
     person_id = await CalendarFeeds(resources.pool).person_for(secret) if well_formed(secret) else None
     if person_id is None:
+        await count_failure(request, Budget.CALENDAR_GUESSES)
         raise not_found("calendar feed")
-    owner = await resources.vault.get_person(person_id)
+    # A degraded read: an owner whose record will not decrypt still gets their feed, in Danish.
+    owner = (await resources.vault.read_people([person_id])).get(person_id)
     if isinstance(owner, Erased):
         raise not_found("calendar feed")
     language: Language = owner.language if isinstance(owner, PersonData) else "da"
@@ -137,22 +141,20 @@ async def calendar_feed(secret: str, resources: Deps) -> ICalendarResponse:
 async def _journeys(resources: Resources, person_id: str) -> list[FeedJourney]:
     """The person's open journeys as talent and as current nearest leader, each with its history.
 
-    A former nearest leader keeps read access to a journey, but its meetings are no longer theirs
-    to hold: only the current one gets its entries.
+    A former nearest leader's sight of the journey ended with the change (§8.1): only the current
+    one gets its entries.
     """
     rows = await resources.pool.fetch(
         """SELECT journey_id, talent_id FROM journey_status
             WHERE state = ANY($2::text[])
-              AND (talent_id = $1
-                   OR (nearest_leader_id = $1 AND journey_id IN (
-                       SELECT journey_id FROM journey_access WHERE person_id = $1 AND role = 'nearest_leader')))
+              AND (talent_id = $1 OR nearest_leader_id = $1)
             ORDER BY journey_id LIMIT $3""",
         person_id,
         sorted(FEED_STATES),
         MAX_JOURNEYS,
     )
     led = {r["talent_id"] for r in rows if r["talent_id"] != person_id}
-    people = await resources.vault.get_people(led)
+    people = await resources.vault.read_people(led)  # an unreadable talent: an entry without a name
     out: list[FeedJourney] = []
     for row in rows:
         events = await resources.store.read_stream(stream_id_for(row["journey_id"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -12,12 +13,12 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api import service
-from api.auth import Principal
-from api.deps import SCOPE, Caller, Deps, can_see, require
+from api.deps import MAY_ACT, SCOPE, Caller, Deps, can_see, require
 from api.idempotency import IdempotencyKey, idempotent
 from api.models import (
     AcknowledgeIn,
     AttendanceIn,
+    ConfirmMeetingIn,
     DecisionIn,
     Key,
     MeetingIn,
@@ -31,16 +32,12 @@ from api.models import (
     SubmissionIn,
 )
 from api.problems import Problem, not_found
+from api.ratelimit import Budget, rate_limits
+from api.service import actor
 from domain import commands as c
 from domain.events import JourneyStateName, stream_id_for
 
 router = APIRouter(prefix="/v1/journeys", tags=["journeys"])
-
-
-def actor(caller: Principal) -> c.Actor:
-    """The caller as the actor of a command."""
-    role: c.ActorRole = caller.role
-    return {"actor_id": caller.person_id or caller.token_id, "actor_role": role}
 
 
 @router.post("", status_code=201, responses={200: {"description": "the talent's open journey in the programme"}})
@@ -51,11 +48,11 @@ async def nominate(
     require(caller, "hr_system", "leader", "coordinator")
     if caller.role == "leader" and caller.person_id != body.nearest_leader.person_id:
         raise Problem(403, "Forbidden", "a leader nominates as the talent's nearest leader", code="forbidden")
+    if caller.role == "leader":  # PRODUCT §8.3: a leader's nominations per day
+        await rate_limits(request).spend(Budget.NOMINATIONS, caller.person_id or caller.token_id)
 
     async def run() -> tuple[int, Any]:
-        created, journey = await service.nominate(
-            resources, body, actor(caller), correlation_id=request.state.correlation_id
-        )
+        created, journey = await service.nominate(resources, body, caller, correlation_id=request.state.correlation_id)
         return (201 if created else 200), journey
 
     return await idempotent(request, resources, caller, key, run)
@@ -72,7 +69,7 @@ SELECT json_build_object(
   'items', coalesce(json_agg(status ORDER BY journey_id), '[]'),
   'next', CASE WHEN count(*) = $7 THEN max(journey_id) END)::text FROM page"""
 _ONE = f"SELECT s.status::text FROM journey_status s WHERE s.journey_id = $3 AND {SCOPE}"
-_TALENT = f"SELECT s.talent_id FROM journey_status s WHERE s.journey_id = $3 AND {SCOPE}"
+_ACT = f"SELECT s.talent_id, {MAY_ACT} AS may_act FROM journey_status s WHERE s.journey_id = $3 AND {SCOPE}"
 
 
 class JourneyPage(BaseModel):
@@ -254,10 +251,18 @@ COMMANDS = (
         "Resolve a milestone's open escalation: its ladder stops and it no longer makes the journey at risk",
         ("reason",),
     ),
+    _Command(
+        "/{journey_id}/mentor-meetings/{held_on}/confirm",
+        "confirm_mentor_meeting",
+        ("leader",),
+        ConfirmMeetingIn,
+        lambda a, b, x: c.ConfirmMentorMeeting(**a, held_on=x["held_on"]),
+        "Confirm a mentor meeting the talent logged (the nearest leader): from then on it counts",
+    ),
 )
 
 #: Path parameters a command route may have besides the journey id, and how each is validated.
-PATH_PARAMS: dict[str, Any] = {"track_key": Key, "milestone": MilestoneKey}
+PATH_PARAMS: dict[str, Any] = {"track_key": Key, "milestone": MilestoneKey, "held_on": date}
 
 
 def _endpoint(spec: _Command) -> Callable[..., Any]:
@@ -273,20 +278,25 @@ def _endpoint(spec: _Command) -> Callable[..., Any]:
         **path: str,
     ) -> JSONResponse:
         require(caller, *spec.roles)
-        # Scope check and the talent (whose vault holds the texts) in one round trip.
-        talent_id = await resources.pool.fetchval(_TALENT, caller.role, caller.person_id, journey_id)
-        if talent_id is None:
+        # Scope check, whether the caller may act, and the talent (whose vault holds the texts):
+        # one round trip.
+        row = await resources.pool.fetchrow(_ACT, caller.role, caller.person_id, journey_id)
+        if row is None:
             raise not_found("journey")
+        if not row["may_act"]:
+            raise Problem(403, "Forbidden", "the leader's leader follows this journey read-only", code="read_only")
 
         async def run() -> tuple[int, Any]:
-            extra: dict[str, Any] = dict(path)
-            for field in spec.texts:
-                text = getattr(body, field)
-                extra[f"{field}_ref"] = await resources.vault.put_text(talent_id, text) if text else None
-            command = spec.build(actor(caller), body, extra)
-            # Temporal deduplicates updates by id per workflow: a key is the caller's, so it is scoped to them.
-            update_id = f"{caller.token_id}:{key}" if key else request.state.correlation_id
-            return 200, await service.execute(resources, journey_id, spec.update, command, update_id=update_id)
+            update_id = service.update_id_for(caller.token_id, key)
+            return 200, await service.execute(
+                resources,
+                journey_id,
+                spec.update,
+                lambda refs: spec.build(actor(caller), body, {**path, **refs}),
+                update_id=update_id,
+                talent_id=row["talent_id"],
+                texts={field: getattr(body, field) for field in spec.texts},
+            )
 
         return await idempotent(request, resources, caller, key, run)
 

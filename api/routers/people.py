@@ -1,17 +1,51 @@
-"""People: erasure of personal data (the right to be forgotten)."""
+"""People: their details (§8.2) and erasure of personal data (the right to be forgotten)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
+from activities.store.vault import PersonData
 from api import service
 from api.deps import Caller, Deps, require
-from api.models import PersonId
-from api.routers.journeys import actor
+from api.idempotency import IdempotencyKey, idempotent
+from api.models import PersonDetailsIn, PersonId
+from api.problems import not_found
+from api.service import actor
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
+log = structlog.get_logger("talent.api")
+
+
+@router.put("/{person_id}")
+async def replace_person(
+    request: Request,
+    person_id: PersonId,
+    body: PersonDetailsIn,
+    resources: Deps,
+    caller: Caller,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Replace a person's name, e-mail, language and workplace (HR system, coordinator): the one way
+    stored details change, since a nomination never changes a stored person. Omitted fields take
+    their defaults (Danish, no workplace). 404 for a person the vault holds no details of, 409
+    `person_erased` for an erased one; the same body again gives the same answer.
+
+    The answer carries no personal data: it may be kept for an Idempotency-Key replay."""
+    require(caller, "hr_system", "coordinator")
+
+    async def run() -> tuple[int, Any]:
+        data = PersonData(name=body.name, email=body.email, workplace=body.workplace, language=body.language)
+        # PersonErased (an erased person) is answered 409 `person_erased` by the app's error mapping.
+        if not await resources.vault.replace_person(person_id, data):
+            raise not_found("person")
+        log.info("person_replaced", person_id=person_id, actor_id=actor(caller)["actor_id"], role=caller.role)
+        return 200, {"person_id": person_id, "status": "replaced"}
+
+    return await idempotent(request, resources, caller, key, run)
 
 
 @router.delete("/{person_id}")

@@ -164,9 +164,10 @@ async def test_a_coordinator_sees_a_talent_turn_at_risk_and_acknowledges_and_a_l
     # Nothing comes from anywhere but the service: the dashboard works with no internet.
     page.on("request", lambda r: None if r.url.startswith(dev.url) else problems.append(f"off-site: {r.url}"))
 
-    # The coordinator signs in (the token goes into an HttpOnly cookie, unreadable to scripts).
+    # The coordinator signs in (a session id, never the token, goes into an HttpOnly cookie, unreadable to scripts).
     await _sign_in(page, dev, by_role["coordinator"]["token"], "/dashboard/")
     cookies = {c["name"]: c for c in await browser.cookies()}
+    assert cookies["tj_session"]["value"] != by_role["coordinator"]["token"]
     assert cookies["tj_session"]["httpOnly"] and cookies["tj_session"]["secure"]
     assert cookies["tj_session"]["sameSite"] == "Strict"
     await expect(page.locator(f'tr[data-cohort-id="{cohort_id}"]')).to_be_visible()

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import html
+import os
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import get_args
 
+import asyncpg
 import httpx
+import jwt
 import pytest
+from structlog.testing import capture_logs
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from activities.store.vault import PeopleVault, PersonData
+from api.auth import Principal
 from api.dashboard.i18n import EVENTS, TEXTS, VALUES
+from api.dashboard.session import open_session, token_expiry
 from domain.events import Event
 from tests.e2e.conftest import TOKENS, auth
 from tests.support import reference_cohort, reference_programme
@@ -37,6 +46,22 @@ async def sign_in(browser: httpx.AsyncClient, who: str, next_page: str = "/dashb
     response = await browser.post("/dashboard/login", data={"token": TOKENS[who].token, "next": next_page})
     assert response.status_code == 303, response.text
     return response
+
+
+def session_of(response: httpx.Response) -> str:
+    """The session id a sign-in set in the cookie."""
+    found = re.match(r"tj_session=([^;]+);", response.headers["set-cookie"])
+    assert found, response.headers
+    return found.group(1)
+
+
+@contextlib.asynccontextmanager
+async def replaying(browser: httpx.AsyncClient, session_id: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Another client on the app that sends `session_id` as its session cookie (a copied cookie)."""
+    async with httpx.AsyncClient(
+        transport=browser._transport, base_url="https://dashboard.test", headers={"Cookie": f"tj_session={session_id}"}
+    ) as client:
+        yield client
 
 
 def csrf_of(page: httpx.Response) -> str:
@@ -108,8 +133,8 @@ def test_every_text_is_in_both_languages_and_every_event_type_has_its_timeline_t
     assert event_types <= set(EVENTS["da"]), event_types - set(EVENTS["da"])
 
 
-async def test_signing_in_keeps_the_token_in_a_secure_http_only_cookie_and_every_page_needs_it(
-    browser: httpx.AsyncClient,
+async def test_signing_in_opens_a_session_in_a_secure_http_only_cookie_and_every_page_needs_it(
+    browser: httpx.AsyncClient, pool: asyncpg.Pool[asyncpg.Record]
 ) -> None:
     # No cookie: every page sends the browser to the sign-in form, remembering where it was going.
     for path in ("/dashboard/", "/dashboard/escalations", "/dashboard/journeys/j-nope", "/dashboard/leader"):
@@ -125,13 +150,21 @@ async def test_signing_in_keeps_the_token_in_a_secure_http_only_cookie_and_every
     assert bad.status_code == 401 and "Adgangsnøglen er ikke gyldig." in text_of(bad)
     assert hr.status_code == 403 and "set-cookie" not in hr.headers and "set-cookie" not in bad.headers
 
-    # The coordinator's token: a cookie only the server reads, sent only over HTTPS, never cross-site.
+    # The coordinator's token: a session id in a cookie only the server reads, sent only over HTTPS,
+    # never cross-site. The cookie never holds the API token; the database holds only the id's digest.
     signed_in = await sign_in(browser, "coordinator", "/dashboard/escalations")
     assert signed_in.headers["location"] == "/dashboard/escalations"
     cookie = signed_in.headers["set-cookie"]
-    assert cookie.startswith(f"tj_session={TOKENS['coordinator'].token};")
+    session_id = session_of(signed_in)
+    assert TOKENS["coordinator"].token not in cookie and len(session_id) >= 43
     for attribute in ("HttpOnly", "Secure", "SameSite=strict", "Path=/dashboard"):
         assert attribute in cookie, cookie
+    row = await pool.fetchrow(
+        "SELECT * FROM dashboard_sessions WHERE session_sha256 = $1", hashlib.sha256(session_id.encode()).digest()
+    )
+    assert row is not None and (row["role"], row["person_id"], row["revoked_at"]) == ("coordinator", "p-coord", None)
+    assert session_id not in {str(v) for v in row.values()} and TOKENS["coordinator"].token not in str(dict(row))
+    assert timedelta(hours=7) < row["expires_at"] - row["created_at"] <= timedelta(hours=8)
     page = await browser.get("/dashboard/escalations")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert page.headers["cache-control"] == "no-store"
@@ -146,11 +179,55 @@ async def test_signing_in_keeps_the_token_in_a_secure_http_only_cookie_and_every
         assert away.headers["location"] == "/dashboard/", target
 
     # Signing out needs the form's CSRF token; then the cookie is gone and pages redirect again.
+    await sign_in(browser, "coordinator")
+    session_id = browser.cookies["tj_session"]
+    page = await browser.get("/dashboard/escalations")
     refused = await browser.post("/dashboard/logout", data={"csrf": "forged"})
     assert refused.status_code == 303 and (await browser.get("/dashboard/")).status_code == 200
     out = await browser.post("/dashboard/logout", data={"csrf": csrf_of(page)})
     assert out.status_code == 303 and 'tj_session=""' in out.headers["set-cookie"]
     assert (await browser.get("/dashboard/")).status_code == 303
+
+    # The session was revoked on the server: a copy of the old cookie replayed opens nothing, and
+    # its form token no longer acts.
+    async with replaying(browser, session_id) as replayed:
+        for path in ("/dashboard/", "/dashboard/escalations"):
+            again = await replayed.get(path)
+            assert again.status_code == 303 and again.headers["location"].startswith("/dashboard/login"), path
+        acted = await replayed.post(
+            "/dashboard/escalations/acknowledge",
+            data={"journey_id": "j-x", "milestone": KICKOFF, "csrf": csrf_of(page)},
+        )
+        assert acted.status_code == 303 and acted.headers["location"].startswith("/dashboard/login")
+
+
+async def test_an_expired_or_unknown_session_is_refused(
+    browser: httpx.AsyncClient, pool: asyncpg.Pool[asyncpg.Record]
+) -> None:
+    await sign_in(browser, "coordinator")
+    session_id = browser.cookies["tj_session"]
+    assert (await browser.get("/dashboard/")).status_code == 200
+    await pool.execute(
+        "UPDATE dashboard_sessions SET expires_at = now() - interval '1 second' WHERE session_sha256 = $1",
+        hashlib.sha256(session_id.encode()).digest(),
+    )
+    expired = await browser.get("/dashboard/")
+    assert expired.status_code == 303 and expired.headers["location"].startswith("/dashboard/login")
+    # The sign-in form asks again rather than passing the expired session on.
+    assert (await browser.get("/dashboard/login")).status_code == 200
+    # A session never outlives the JWT it was opened with (a tokens-file token has no expiry of its own).
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
+    signed = jwt.encode({"sub": "s", "role": "coordinator", "exp": soon}, "k" * 32, algorithm="HS256")
+    assert token_expiry(signed) == soon and token_expiry(TOKENS["coordinator"].token) is None
+    short = await open_session(pool, Principal(token_id="jwt:s", role="coordinator"), not_after=soon)
+    expires_at = await pool.fetchval(
+        "SELECT expires_at FROM dashboard_sessions WHERE session_sha256 = $1", hashlib.sha256(short.encode()).digest()
+    )
+    assert expires_at == soon
+    # A made-up session id, or the API token itself as the cookie (what the cookie held before): nothing.
+    for forged in ("x" * 43, TOKENS["coordinator"].token, "y" * 5000):
+        async with replaying(browser, forged) as replayed:
+            assert (await replayed.get("/dashboard/")).status_code == 303, forged[:10]
 
 
 async def test_the_dashboard_is_danish_by_default_and_english_on_request(browser: httpx.AsyncClient) -> None:
@@ -301,4 +378,82 @@ async def test_a_coordinator_acknowledges_and_resolves_from_the_page_and_a_forge
         )
         assert too_long.status_code == 422  # never a 500
     finally:
+        await _withdraw(api, time_env, journey_id)
+
+
+async def test_a_person_whose_record_will_not_decrypt_shows_as_unavailable_and_every_page_still_answers(
+    api: httpx.AsyncClient,
+    browser: httpx.AsyncClient,
+    time_env: WorkflowEnvironment,
+    pool: asyncpg.Pool[asyncpg.Record],
+    unique: str,
+) -> None:
+    cohort_id = await _cohort(api, time_env, unique)
+    talent = f"p-{unique}-u"
+    journey = await _journey(api, cohort_id, talent, "Ulla Ulæst", "p-leader")
+    journey_id = str(journey["journey_id"])
+    readable = await pool.fetchrow(
+        "SELECT p.nonce, p.ciphertext, k.wrapped_key FROM people p JOIN person_keys k USING (person_id) "
+        "WHERE person_id = $1",
+        talent,
+    )
+    assert readable is not None
+    try:
+        # The talent's record rewritten by another instance (another vault key) sharing this database,
+        # as when two checkouts once used the same `talent_journey`.
+        await pool.execute("DELETE FROM person_keys WHERE person_id = $1", talent)
+        await PeopleVault(pool, os.urandom(32)).put_person(
+            talent, PersonData(name="Ulla Ulæst", email="ulla@example.org")
+        )
+        kickoff = next(m for m in journey["milestones"] if m["key"] == KICKOFF)  # type: ignore[attr-defined]
+        await advance_to(time_env, datetime.fromisoformat(kickoff["due_at"]) + timedelta(minutes=1))
+        await sign_in(browser, "coordinator")
+        row = f'data-journey-id="{journey_id}" data-milestone="{KICKOFF}"'
+        with capture_logs() as logs:
+            mine = await browser.get(f"/dashboard/escalations?cohort_id={cohort_id}")
+            for _ in range(100):
+                if row in mine.text:
+                    break
+                mine = await browser.get(f"/dashboard/escalations?cohort_id={cohort_id}")
+            assert mine.status_code == 200 and row in mine.text, mine.text
+            assert '<span class="unreadable" data-unreadable>utilgængelig</span>' in text_of(mine)
+            assert "Ulla" not in text_of(mine)
+            pages = {
+                "overview": await browser.get("/dashboard/"),
+                "escalations": await browser.get("/dashboard/escalations"),
+                "cohort": await browser.get(f"/dashboard/cohorts/{cohort_id}"),
+                "journey": await browser.get(f"/dashboard/journeys/{journey_id}"),
+            }
+            for name, page in pages.items():
+                assert page.status_code == 200, (name, page.text)
+                assert "Ulla" not in text_of(page), name
+            for name in ("escalations", "cohort", "journey"):
+                assert "utilgængelig" in text_of(pages[name]), name
+            # Unavailable is not erased: the talent's data is there but cannot be read.
+            assert '<span class="unreadable" data-talent-name>utilgængelig</span>' in text_of(pages["journey"])
+            assert "slettet" not in text_of(pages["journey"])
+            english = await browser.get(f"/dashboard/journeys/{journey_id}?lang=en")
+            assert '<span class="unreadable" data-talent-name>unavailable</span>' in english.text
+            # Their leader's list answers too.
+            await sign_in(browser, "leader")
+            led = await browser.get("/dashboard/leader")
+            assert led.status_code == 200 and f'data-journey-id="{journey_id}"' in led.text
+            assert "utilgængelig" in text_of(led) and "Ulla" not in text_of(led)
+        unreadable = [e for e in logs if e["event"] == "vault_record_unreadable"]
+        assert unreadable, [e["event"] for e in logs]
+        # An error, with the person id only: no name, no address, no cause text.
+        assert all(
+            e == {"event": "vault_record_unreadable", "person_id": talent, "log_level": "error"} for e in unreadable
+        )
+    finally:
+        # Readable again, so the withdrawal can store its reason under the talent's key.
+        await pool.execute(
+            "UPDATE people SET nonce = $2, ciphertext = $3 WHERE person_id = $1",
+            talent,
+            readable["nonce"],
+            readable["ciphertext"],
+        )
+        await pool.execute(
+            "UPDATE person_keys SET wrapped_key = $2 WHERE person_id = $1", talent, readable["wrapped_key"]
+        )
         await _withdraw(api, time_env, journey_id)

@@ -136,6 +136,9 @@ async def test_four_roles_drive_a_whole_journey_through_http_on_the_dev_server(
     for i in range(programme.mentor_meetings.count):
         who = "leader" if i % 2 == 0 else me
         await _post(api, who, f"/v1/journeys/{journey}/mentor-meetings", {"held_on": today, "notes": "Godt møde."})
+        if who == me:  # PRODUCT §8.4: the talent's meeting counts once the nearest leader confirms it
+            confirmed = await _post(api, "leader", f"/v1/journeys/{journey}/mentor-meetings/{today}/confirm", {})
+            assert "MentorMeetingConfirmed" in confirmed["events"], confirmed
 
     # One track is late: the journey turns at risk and the coordinator sees the escalation.
     at_risk = await _until(api, journey, "slip", lambda s: s["at_risk"])
@@ -143,7 +146,10 @@ async def test_four_roles_drive_a_whole_journey_through_http_on_the_dev_server(
     await _until(api, journey, "second rung", lambda s: any(e["rung"] >= 2 for e in s["escalations"]))
     open_escalations = (await api.get("/v1/escalations?state=open", headers=auth("coordinator"))).json()
     assert any(e["journey_id"] == journey for e in open_escalations["items"]), open_escalations
-    assert (await api.get("/v1/escalations?state=open", headers=auth("leader"))).status_code == 403
+    # The nearest leader is not this journey's leader's leader: none of its rungs are theirs (§8.1).
+    led = (await api.get("/v1/escalations?state=open", headers=auth("leader"))).json()["items"]
+    assert all(e["journey_id"] != journey for e in led), led
+    assert (await api.get("/v1/escalations?state=open", headers=auth("talent"))).status_code == 403
     await _post(api, me, f"/v1/journeys/{journey}/tracks/{LATE_TRACK}/submission", {"reflection": "Sent."})
     resolved = await _post(
         api, "leader", f"/v1/journeys/{journey}/tracks/{LATE_TRACK}/signoff", {"decision": "approve"}

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import email
+import ipaddress
 import json
+import ssl
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -23,7 +33,8 @@ from workers.devserver import dev_server_args, temporal_binary
 from workflows.names import SEARCH_ATTRIBUTES
 
 HOST = "127.0.0.1"
-WEBHOOK_SECRET = "integration-webhook-secret"
+#: A Standard Webhooks secret: `whsec_` and the base64 of the key.
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"integration-webhook-signing-key!").decode()
 
 
 # -- SMTP -----------------------------------------------------------------------------------------
@@ -36,6 +47,8 @@ class Mail:
     envelope_from: str
     envelope_to: tuple[str, ...]
     message: EmailMessage
+    #: Whether it came over TLS (after STARTTLS).
+    tls: bool
 
     @property
     def message_id(self) -> str:
@@ -68,9 +81,19 @@ class MailServer:
         self.port = 0
         self._lock = threading.Lock()
         self._mails: list[Mail] = []
+        self._senders: list[str] = []
         self._refusals: dict[str, str] = {}
 
     # aiosmtpd handler hooks (called on the controller's own thread and event loop).
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        with self._lock:
+            self._senders.append(address)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -86,7 +109,12 @@ class MailServer:
         raw = envelope.original_content
         assert raw is not None
         message = email.message_from_bytes(raw, _class=EmailMessage, policy=policy.default)
-        mail = Mail(envelope_from=envelope.mail_from or "", envelope_to=tuple(envelope.rcpt_tos), message=message)
+        mail = Mail(
+            envelope_from=envelope.mail_from or "",
+            envelope_to=tuple(envelope.rcpt_tos),
+            message=message,
+            tls=session.ssl is not None,
+        )
         with self._lock:
             self._mails.append(mail)
         return "250 Message accepted for delivery"
@@ -103,10 +131,16 @@ class MailServer:
         with self._lock:
             return list(self._mails)
 
+    def senders(self) -> list[str]:
+        """The MAIL FROM of every transaction begun so far, accepted or not: nothing here, nothing sent."""
+        with self._lock:
+            return list(self._senders)
+
     def reset(self) -> None:
-        """Forget the messages and refusals."""
+        """Forget the messages, transactions and refusals."""
         with self._lock:
             self._mails.clear()
+            self._senders.clear()
             self._refusals.clear()
 
 
@@ -120,6 +154,71 @@ class _EphemeralController(Controller):
         super()._trigger_server()  # type: ignore[no-untyped-call]
 
 
+@dataclass(frozen=True)
+class TlsPair:
+    """A throw-away CA and a certificate for 127.0.0.1 it signed: a server's context and a client's that trusts it."""
+
+    server: ssl.SSLContext
+    client: ssl.SSLContext
+    #: The CA's certificate (PEM), for TALENT_SMTP_CA_FILE.
+    ca_file: Path
+
+
+def _test_tls(directory: Path) -> TlsPair:
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "talent-journey test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file, cert_file, key_file = directory / "ca.pem", directory / "cert.pem", directory / "key.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert_file, key_file)
+    return TlsPair(server=server, client=ssl.create_default_context(cafile=str(ca_file)), ca_file=ca_file)
+
+
 # -- webhooks -------------------------------------------------------------------------------------
 
 
@@ -131,6 +230,8 @@ class Hook:
     headers: dict[str, str]
     body: bytes
     status: int
+    #: Whether its Standard Webhooks signature verified with the receiver's secret (if not: 400).
+    verified: bool
 
     @property
     def key(self) -> str:
@@ -145,10 +246,15 @@ class Hook:
 
 
 class WebhookReceiver:
-    """An HR system's endpoint (stdlib HTTP server in a thread) that answers as scripted and records all."""
+    """An HR system's endpoint (stdlib HTTP server in a thread) that answers as scripted and records all.
 
-    def __init__(self, secret: str) -> None:
+    Like an integrator's, it verifies every delivery with the `standardwebhooks` package and its one
+    secret (`whsec_...`, or bytes for a raw secret); one that does not verify is answered 400.
+    """
+
+    def __init__(self, secret: str | bytes) -> None:
         self.secret = secret
+        self._webhook = Webhook(secret)
         self._lock = threading.Lock()
         self._hooks: list[Hook] = []
         self._script: list[int] = []
@@ -192,9 +298,16 @@ class WebhookReceiver:
             self._then = 200
 
     def _receive(self, path: str, headers: dict[str, str], body: bytes) -> int:
+        try:
+            self._webhook.verify(body, headers)
+        except WebhookVerificationError:
+            verified = False
+        else:
+            verified = True
         with self._lock:
-            status = self._script.pop(0) if self._script else self._then
-            self._hooks.append(Hook(path=path, headers=headers, body=body, status=status))
+            # A forged or tampered delivery is refused before the script is consulted.
+            status = (self._script.pop(0) if self._script else self._then) if verified else 400
+            self._hooks.append(Hook(path=path, headers=headers, body=body, status=status, verified=verified))
         return status
 
 
@@ -226,6 +339,30 @@ def smtp_server() -> Iterator[MailServer]:
     sink.port = controller.port
     yield sink
     controller.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> TlsPair:
+    """A certificate for 127.0.0.1 and a client context that trusts it (and nothing else)."""
+    return _test_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def starttls_smtp_server(tls_pair: TlsPair) -> Iterator[MailServer]:
+    """An SMTP server that offers STARTTLS and refuses mail before it (aiosmtpd `require_starttls`)."""
+    sink = MailServer()
+    controller = _EphemeralController(sink, hostname=HOST, port=0, tls_context=tls_pair.server, require_starttls=True)
+    controller.start()
+    sink.port = controller.port
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture
+def starttls_mailbox(starttls_smtp_server: MailServer) -> MailServer:
+    """The STARTTLS SMTP server, emptied for this test."""
+    starttls_smtp_server.reset()
+    return starttls_smtp_server
 
 
 @pytest.fixture(scope="session")

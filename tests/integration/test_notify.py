@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
-import hashlib
-import hmac
 import os
+import re
 import socket
+import ssl
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -17,25 +18,34 @@ from typing import Literal
 import asyncpg
 import httpx
 import pytest
+import structlog
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities import notify
 from activities.notify import (
     DELIVERY_PENDING,
+    STARTTLS_NOT_OFFERED,
     DeliverInput,
     DeliverOutput,
     Notifier,
     SmtpConfig,
     SmtpMailer,
+    SmtpTls,
     WebhookConfig,
     WebhookSender,
+    webhook_keys,
 )
 from activities.store.eventstore import EventStore
 from activities.store.vault import PeopleVault, PersonData
+from activities.templates import one_line, unsafe_char
 from domain import commands as c
 from domain.events import EventMetadata, NewEvent, stream_id_for
 from domain.programme import Role
-from tests.integration.conftest import HOST, MailServer, WebhookReceiver
+from tests.integration.conftest import HOST, WEBHOOK_SECRET, MailServer, TlsPair, WebhookReceiver
 from tests.support import CPH, SYSTEM, Journey, nominate, reference_cohort, reference_programme
 from workers.settings import Settings
 from workers.worker import components
@@ -81,13 +91,15 @@ async def _scene(
     *,
     stored: tuple[Role, ...] = ROLES,
     slipped: bool = False,
+    people: dict[Role, PersonData] | None = None,
 ) -> Scene:
     """Nominate and approve a talent (and, if `slipped`, let a session slip up the ladder) in the store.
 
-    People in `stored` are put in the vault; the others are unknown to it.
+    People in `stored` are put in the vault; the others are unknown to it. `people` replaces the
+    default people of some roles.
     """
     ids: dict[Role, str] = {role: f"{role}-{unique}" for role in ROLES}
-    people = {role: _person(role, unique) for role in ROLES}
+    people = {role: _person(role, unique) for role in ROLES} | (people or {})
     for role in stored:
         await vault.put_person(ids[role], people[role])
     motivation = f"Ambitious and kind, says the leader ({unique})"
@@ -196,12 +208,20 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _mailer(server: MailServer) -> SmtpMailer:
-    return SmtpMailer(SmtpConfig(host=server.host, port=server.port, sender=SENDER, timeout=5.0))
+def _mailer(
+    server: MailServer, tls: SmtpTls = "starttls-if-offered", context: ssl.SSLContext | None = None
+) -> SmtpMailer:
+    return SmtpMailer(
+        SmtpConfig(host=server.host, port=server.port, sender=SENDER, timeout=5.0, tls=tls, tls_context=context)
+    )
 
 
-def _webhook(receiver: WebhookReceiver, http: httpx.AsyncClient) -> WebhookSender:
-    return WebhookSender(WebhookConfig(url=receiver.url, secret=receiver.secret.encode(), timeout=5.0), http)
+def _webhook(receiver: WebhookReceiver, http: httpx.AsyncClient, secrets: str | None = None) -> WebhookSender:
+    """A sender to `receiver`, signing with `secrets` (a TALENT_WEBHOOK_SECRET value; default: the receiver's)."""
+    if secrets is None:
+        assert isinstance(receiver.secret, str)
+        secrets = receiver.secret
+    return WebhookSender(WebhookConfig(url=receiver.url, keys=webhook_keys(secrets), timeout=5.0), http)
 
 
 @pytest.fixture
@@ -436,7 +456,7 @@ def _free_port() -> int:
 # -- webhooks -------------------------------------------------------------------------------------
 
 
-async def test_webhooks_carry_no_personal_data_and_a_signature_that_verifies_with_the_secret(
+async def test_webhooks_carry_no_personal_data_and_a_standard_webhooks_signature_that_verifies(
     pool: asyncpg.Pool[asyncpg.Record],
     vault: PeopleVault,
     notifier: Notifier,
@@ -455,15 +475,17 @@ async def test_webhooks_carry_no_personal_data_and_a_signature_that_verifies_wit
         "NominationApproved",
         "TalentEnrolled",
     }
-    secret = webhooks.secret.encode()
     personal = [p.name for p in scene.people.values()] + [p.email for p in scene.people.values()]
     for hook in received:
-        timestamp = hook.headers["x-talent-timestamp"]
-        assert abs(int(timestamp) - time.time()) < 60
-        expected = hmac.new(secret, timestamp.encode() + b"." + hook.body, hashlib.sha256).hexdigest()
-        assert hmac.compare_digest(hook.headers["x-talent-signature"], f"sha256={expected}")
-        forged = hmac.new(b"not-the-secret", timestamp.encode() + b"." + hook.body, hashlib.sha256).hexdigest()
-        assert hook.headers["x-talent-signature"] != f"sha256={forged}"
+        # The receiver verified it with `standardwebhooks` and its secret, as an HR integrator would.
+        assert hook.verified and hook.status == 200
+        assert hook.headers["webhook-id"] == hook.key
+        assert abs(int(hook.headers["webhook-timestamp"]) - time.time()) < 60
+        assert re.fullmatch(r"v1,[A-Za-z0-9+/]{43}=", hook.headers["webhook-signature"])
+        assert Webhook(WEBHOOK_SECRET).verify(hook.body, hook.headers) == hook.json()
+        with pytest.raises(WebhookVerificationError):
+            Webhook(b"not-the-secret").verify(hook.body, hook.headers)
+        assert not [name for name in hook.headers if name.startswith("x-talent")]
         assert hook.headers["content-type"] == "application/json"
         assert hook.path == "/hooks/talent"
         payload = hook.json()
@@ -591,3 +613,405 @@ async def test_a_delivery_repeated_after_a_crash_between_send_and_mark_reuses_it
     repeated = [h for h in webhooks.hooks() if h.key == hooks[0]["id"]]
     assert repeated[0].json() == repeated[1].json()
     assert {r["status"] for r in await _outbox(pool, scene.journey_id)} == {"delivered"}
+
+
+# -- poisoned rows --------------------------------------------------------------------------------
+
+#: A few examples each: every one builds a journey and runs a delivery on real PostgreSQL and SMTP.
+POISON = settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+#: Line breaks and other characters no header may hold: CR, LF, NUL, ESC, NEL, U+2028, bidi overrides.
+_controls = st.one_of(
+    st.characters(categories=["Cc", "Zl", "Zp"]),
+    st.sampled_from(["\r\n", "\n", "\r", "\x00", "\x1b", "\x85", "\u2028", "\u202e"]),
+)
+_plain = st.text(st.characters(categories=["L", "Nd", "Zs"]), max_size=8)
+#: A name an HR import could have stored before such names were refused: at least one control in it.
+poisoned_names = (
+    st.tuples(_plain, _controls, _plain, st.text(max_size=4)).map("".join).filter(lambda n: bool(one_line(n)))
+)
+#: Controls the vault's address pattern lets through (it refuses white space only): NUL, ESC, DEL, ...
+header_breaking_controls = st.characters(categories=["Cc"]).filter(lambda ch: not ch.isspace())
+
+
+def _captured_logs(monkeypatch: pytest.MonkeyPatch) -> structlog.testing.LogCapture:
+    """What the notifier logs from now on (its own logger, whatever structlog's global set-up)."""
+    capture = structlog.testing.LogCapture()
+    monkeypatch.setattr(
+        notify, "log", structlog.wrap_logger(None, processors=[structlog.contextvars.merge_contextvars, capture])
+    )
+    return capture
+
+
+def _named(role: Role, unique: str, **changes: str) -> PersonData:
+    return PersonData.model_validate(_person(role, unique).model_dump() | changes)
+
+
+@POISON
+@given(talent_name=poisoned_names, leader_name=poisoned_names)
+async def test_names_with_line_breaks_or_control_characters_are_put_on_one_line_and_every_email_is_delivered(
+    pool: asyncpg.Pool[asyncpg.Record],
+    vault: PeopleVault,
+    notifier: Notifier,
+    mailbox: MailServer,
+    talent_name: str,
+    leader_name: str,
+) -> None:
+    unique = os.urandom(6).hex()
+    people: dict[Role, PersonData] = {
+        "talent": _named("talent", unique, name=talent_name),
+        "nearest_leader": _named("nearest_leader", unique, name=leader_name),
+    }
+    scene = await _scene(pool, vault, unique, slipped=True, people=people)
+
+    result = await _deliver(notifier, scene.journey_id)
+
+    rows = await _outbox(pool, scene.journey_id)
+    assert result == DeliverOutput(delivered=len(rows))
+    by_id = {m.message_id: m for m in mailbox.mails()}
+    # The talent's name in the leader's subject, the leader's in the greeting: one line each, no control left.
+    escalation = by_id[_message_id(_of(rows, channel="email", template="escalation_nearest_leader")["id"])]
+    assert escalation.subject == f"{one_line(talent_name)} er bagud: session:leading-self"
+    assert not any(unsafe_char(ch) for ch in escalation.subject)
+    greeting, rest = escalation.body.split("\n", 1)
+    assert greeting == f"Kære {one_line(leader_name)}" and not any(unsafe_char(ch) for ch in greeting)
+    assert rest.startswith(f"\nsession:leading-self for {one_line(talent_name)} skulle")
+
+
+@POISON
+@given(control=header_breaking_controls)
+async def test_an_address_that_cannot_be_put_in_a_header_is_dead_lettered_at_once_and_the_rows_after_it_delivered(
+    pool: asyncpg.Pool[asyncpg.Record],
+    vault: PeopleVault,
+    notifier: Notifier,
+    mailbox: MailServer,
+    webhooks: WebhookReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    control: str,
+) -> None:
+    unique = os.urandom(6).hex()
+    address = f"coordinator{control}{unique}@example.org"
+    # The coordinator's mail is the journey's first e-mail (the nomination): every other row comes after it.
+    scene = await _scene(pool, vault, unique, people={"coordinator": _named("coordinator", unique, email=address)})
+    logs = _captured_logs(monkeypatch)
+
+    result = await _deliver(notifier, scene.journey_id, attempt=1, max_attempts=5)
+
+    rows = await _outbox(pool, scene.journey_id)
+    poisoned = _of(rows, channel="email", template="nomination_received")
+    assert (poisoned["status"], poisoned["attempts"], poisoned["last_error"]) == (
+        "dead",
+        1,
+        "ValueError: message could not be built",
+    )
+    others = [r for r in rows if r["id"] != poisoned["id"]]
+    assert {r["channel"] for r in others} == {"email", "webhook"}
+    assert {r["status"] for r in others} == {"delivered"}
+    assert result == DeliverOutput(delivered=len(others), dead=1)
+    assert _mails_of(mailbox, [poisoned]) == []
+    assert sorted(_mails_of(mailbox, others)) == sorted(_message_id(r["id"]) for r in others if r["channel"] == "email")
+    assert sorted(_hooks_of(webhooks, others)) == sorted(r["id"] for r in others if r["channel"] == "webhook")
+    dead = [e for e in logs.entries if e["event"] == "notification_dead_lettered"]
+    assert dead == [
+        {
+            "event": "notification_dead_lettered",
+            "log_level": "warning",
+            "journey_id": scene.journey_id,
+            "workflow_id": f"journey-{scene.journey_id}",
+            "activity": "deliver_notifications",
+            "notification_id": poisoned["id"],
+            "channel": "email",
+            "template": "nomination_received",
+            "reason": "ValueError: message could not be built",
+        }
+    ]
+
+
+async def test_a_person_the_vault_cannot_decrypt_is_dead_lettered_and_the_rows_after_it_delivered(
+    pool: asyncpg.Pool[asyncpg.Record],
+    vault: PeopleVault,
+    notifier: Notifier,
+    mailbox: MailServer,
+    webhooks: WebhookReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    unique: str,
+) -> None:
+    scene = await _scene(pool, vault, unique, stored=("talent", "nearest_leader", "leaders_leader"))
+    # Written under another instance's key: this vault cannot unwrap the coordinator's data key.
+    await PeopleVault(pool, os.urandom(32)).put_person(scene.ids["coordinator"], scene.people["coordinator"])
+    logs = _captured_logs(monkeypatch)
+
+    result = await _deliver(notifier, scene.journey_id)
+
+    rows = await _outbox(pool, scene.journey_id)
+    unreadable = _of(rows, channel="email", template="nomination_received")
+    assert (unreadable["status"], unreadable["attempts"], unreadable["last_error"]) == (
+        "dead",
+        1,
+        "VaultError: person unreadable",
+    )
+    assert result == DeliverOutput(delivered=len(rows) - 1, dead=1)
+    assert {r["status"] for r in rows if r["id"] != unreadable["id"]} == {"delivered"}
+    assert _mails_of(mailbox, [unreadable]) == []
+    assert [e["notification_id"] for e in logs.entries if e["event"] == "notification_dead_lettered"] == [
+        unreadable["id"]
+    ]
+    # The reason names the type and the stage; the vault's own message (with the person id) stays out.
+    assert scene.ids["coordinator"] not in str(logs.entries)
+
+
+async def test_a_template_that_cannot_be_rendered_is_dead_lettered_and_not_retried(
+    pool: asyncpg.Pool[asyncpg.Record], vault: PeopleVault, notifier: Notifier, mailbox: MailServer, unique: str
+) -> None:
+    scene = await _scene(pool, vault, unique)
+    welcome = _of(await _outbox(pool, scene.journey_id), channel="email", template="welcome")
+    await pool.execute(
+        "UPDATE outbox SET template = 'no-such-template' WHERE notification_id = $1::uuid", welcome["id"]
+    )
+
+    result = await _deliver(notifier, scene.journey_id, attempt=1)
+    again = await _deliver(notifier, scene.journey_id, attempt=2)
+
+    rows = await _outbox(pool, scene.journey_id)
+    broken = next(r for r in rows if r["id"] == welcome["id"])
+    assert (broken["status"], broken["attempts"], broken["last_error"]) == (
+        "dead",
+        1,
+        "KeyError: message could not be rendered",
+    )
+    assert result == DeliverOutput(delivered=len(rows) - 1, dead=1)
+    assert again == DeliverOutput()
+    assert _mails_of(mailbox, [broken]) == []
+
+
+# -- SMTP transport security ----------------------------------------------------------------------
+
+
+async def test_by_default_a_server_without_starttls_still_receives_the_mail(
+    pool: asyncpg.Pool[asyncpg.Record], vault: PeopleVault, mailbox: MailServer, unique: str
+) -> None:
+    scene = await _scene(pool, vault, unique)
+    notifier = Notifier(pool, vault, mailer=_mailer(mailbox), webhook=None)
+
+    await _deliver(notifier, scene.journey_id)
+
+    emails = [r for r in await _outbox(pool, scene.journey_id) if r["channel"] == "email"]
+    assert {r["status"] for r in emails} == {"delivered"}
+    ours = {_message_id(r["id"]) for r in emails}
+    assert [m.tls for m in mailbox.mails() if m.message_id in ours] == [False] * len(emails)
+
+
+@pytest.mark.parametrize("tls", ["starttls-if-offered", "starttls-required"])
+async def test_a_server_offering_starttls_receives_the_mail_over_tls(
+    pool: asyncpg.Pool[asyncpg.Record],
+    vault: PeopleVault,
+    starttls_mailbox: MailServer,
+    tls_pair: TlsPair,
+    unique: str,
+    tls: SmtpTls,
+) -> None:
+    scene = await _scene(pool, vault, unique)
+    notifier = Notifier(pool, vault, mailer=_mailer(starttls_mailbox, tls, tls_pair.client), webhook=None)
+
+    await _deliver(notifier, scene.journey_id)
+
+    emails = [r for r in await _outbox(pool, scene.journey_id) if r["channel"] == "email"]
+    assert {r["status"] for r in emails} == {"delivered"}
+    ours = {_message_id(r["id"]) for r in emails}
+    assert [m.tls for m in starttls_mailbox.mails() if m.message_id in ours] == [True] * len(emails)
+
+
+async def test_a_worker_checks_the_smtp_servers_certificate_against_talent_smtp_ca_file(
+    pool: asyncpg.Pool[asyncpg.Record], starttls_mailbox: MailServer, tls_pair: TlsPair, tmp_path: Path
+) -> None:
+    key = os.urandom(32)
+    vault = PeopleVault(pool, key)  # the worker's own vault, under the key its settings name
+    worker = {
+        "data_dir": tmp_path,
+        "TALENT_VAULT_KEY": base64.b64encode(key).decode(),
+        "TALENT_SMTP_HOST": starttls_mailbox.host,
+        "TALENT_SMTP_PORT": starttls_mailbox.port,
+    }
+    trusting = Settings.model_validate({**worker, "TALENT_SMTP_CA_FILE": tls_pair.ca_file})
+    unaware = Settings.model_validate(worker)
+    trusted_scene = await _scene(pool, vault, os.urandom(6).hex())
+    unknown_scene = await _scene(pool, vault, os.urandom(6).hex())
+
+    async with components(trusting, pool) as parts:
+        delivered = await _deliver(parts.notifier, trusted_scene.journey_id)
+    async with components(unaware, pool) as parts:
+        failure = await _pending_failure(parts.notifier, unknown_scene.journey_id, attempt=1)
+
+    trusted = [r for r in await _outbox(pool, trusted_scene.journey_id) if r["channel"] == "email"]
+    assert delivered.delivered == len(trusted) and {r["status"] for r in trusted} == {"delivered"}
+    assert {m.tls for m in starttls_mailbox.mails()} == {True}
+    # Offered, but with a certificate the system does not trust: nothing goes in clear, it is retried.
+    unknown = [r for r in await _outbox(pool, unknown_scene.journey_id) if r["channel"] == "email"]
+    assert failure.type == DELIVERY_PENDING
+    assert {(r["status"], r["last_error"]) for r in unknown} == {
+        ("pending", "smtp unavailable: SSLCertVerificationError")
+    }
+    assert _mails_of(starttls_mailbox, unknown) == []
+
+
+async def test_the_starttls_server_really_refuses_mail_in_clear(
+    pool: asyncpg.Pool[asyncpg.Record], vault: PeopleVault, starttls_mailbox: MailServer, unique: str
+) -> None:
+    """What makes the test above prove an upgrade: without STARTTLS this server takes nothing (530)."""
+    scene = await _scene(pool, vault, unique)
+    notifier = Notifier(pool, vault, mailer=_mailer(starttls_mailbox, "none"), webhook=None)
+
+    result = await _deliver(notifier, scene.journey_id)
+
+    emails = [r for r in await _outbox(pool, scene.journey_id) if r["channel"] == "email"]
+    assert result.dead == len(emails)
+    assert {(r["status"], r["last_error"]) for r in emails} == {("dead", "smtp 530")}
+    assert _mails_of(starttls_mailbox, emails) == []
+
+
+async def test_required_starttls_against_a_server_without_it_sends_nothing_and_retries_until_the_last_attempt(
+    pool: asyncpg.Pool[asyncpg.Record],
+    vault: PeopleVault,
+    mailbox: MailServer,
+    webhooks: WebhookReceiver,
+    http: httpx.AsyncClient,
+    unique: str,
+) -> None:
+    scene = await _scene(pool, vault, unique)
+    notifier = Notifier(pool, vault, mailer=_mailer(mailbox, "starttls-required"), webhook=_webhook(webhooks, http))
+
+    failure = await _pending_failure(notifier, scene.journey_id, attempt=1, max_attempts=2)
+
+    rows = await _outbox(pool, scene.journey_id)
+    emails = [r for r in rows if r["channel"] == "email"]
+    assert failure.type == DELIVERY_PENDING and not failure.non_retryable
+    assert {(r["status"], r["attempts"], r["last_error"]) for r in emails} == {("pending", 1, STARTTLS_NOT_OFFERED)}
+    assert {r["status"] for r in rows if r["channel"] == "webhook"} == {"delivered"}
+
+    result = await _deliver(notifier, scene.journey_id, attempt=2, max_attempts=2)
+
+    assert result == DeliverOutput(dead=len(emails))
+    emails = [r for r in await _outbox(pool, scene.journey_id) if r["channel"] == "email"]
+    assert {(r["status"], r["attempts"], r["last_error"]) for r in emails} == {("dead", 2, STARTTLS_NOT_OFFERED)}
+    # Not one transaction was begun: no MAIL FROM, so no address or content went out in clear.
+    assert mailbox.senders() == [] and mailbox.mails() == []
+
+
+@pytest.mark.parametrize(
+    ("env", "mode"),
+    [
+        ({}, "starttls-if-offered"),
+        ({"TALENT_SMTP_TLS": "none"}, "none"),
+        ({"TALENT_SMTP_TLS": "tls"}, "tls"),
+        ({"TALENT_SMTP_STARTTLS": "true"}, "starttls-required"),
+        ({"TALENT_SMTP_STARTTLS": "false"}, "starttls-if-offered"),
+        ({"TALENT_SMTP_STARTTLS": "true", "TALENT_SMTP_TLS": "starttls-required"}, "starttls-required"),
+    ],
+)
+def test_the_smtp_tls_mode_comes_from_talent_smtp_tls_or_the_old_starttls_flag(
+    env: dict[str, str], mode: SmtpTls, tmp_path: Path
+) -> None:
+    assert Settings.model_validate({"data_dir": tmp_path, **env}).smtp_tls_mode() == mode
+
+
+def test_contradicting_or_unknown_smtp_tls_settings_are_refused(tmp_path: Path) -> None:
+    contradiction = Settings.model_validate(
+        {"data_dir": tmp_path, "TALENT_SMTP_STARTTLS": "true", "TALENT_SMTP_TLS": "none"}
+    )
+    with pytest.raises(ValueError, match="contradicts TALENT_SMTP_TLS"):
+        contradiction.smtp_tls_mode()
+    with pytest.raises(ValueError, match="TALENT_SMTP_TLS"):
+        Settings.model_validate({"data_dir": tmp_path, "TALENT_SMTP_TLS": "starttls-please"})
+
+
+# -- webhook signing (Standard Webhooks) ----------------------------------------------------------
+
+OLD_SECRET = "whsec_" + base64.b64encode(b"the-secret-being-rotated-out-!!!").decode()
+
+
+async def test_during_a_rotation_each_delivery_is_signed_with_every_secret_and_verifies_with_either_alone(
+    pool: asyncpg.Pool[asyncpg.Record],
+    vault: PeopleVault,
+    webhooks: WebhookReceiver,
+    http: httpx.AsyncClient,
+    unique: str,
+) -> None:
+    scene = await _scene(pool, vault, unique)
+    # The receiver holds only the new secret; the service signs with the old and the new.
+    sender = _webhook(webhooks, http, secrets=f"{OLD_SECRET}, {WEBHOOK_SECRET}")
+    notifier = Notifier(pool, vault, mailer=None, webhook=sender)
+
+    await _deliver(notifier, scene.journey_id)
+
+    hooks = [r for r in await _outbox(pool, scene.journey_id) if r["channel"] == "webhook"]
+    assert {r["status"] for r in hooks} == {"delivered"}
+    received = [h for h in webhooks.hooks() if h.key in {r["id"] for r in hooks}]
+    assert len(received) == len(hooks) and all(h.verified for h in received)
+    for hook in received:
+        assert len(hook.headers["webhook-signature"].split(" ")) == 2
+        for secret in (OLD_SECRET, WEBHOOK_SECRET):
+            assert Webhook(secret).verify(hook.body, hook.headers) == hook.json()
+            tampered = hook.body.replace(scene.journey_id.encode(), b"another-journey")
+            assert tampered != hook.body
+            with pytest.raises(WebhookVerificationError):
+                Webhook(secret).verify(tampered, hook.headers)
+            with pytest.raises(WebhookVerificationError):
+                Webhook(secret).verify(hook.body, {**hook.headers, "webhook-id": "another-id"})
+
+
+async def test_a_delivery_the_receiver_cannot_verify_is_refused_and_dead_lettered(
+    pool: asyncpg.Pool[asyncpg.Record],
+    vault: PeopleVault,
+    webhooks: WebhookReceiver,
+    http: httpx.AsyncClient,
+    unique: str,
+) -> None:
+    scene = await _scene(pool, vault, unique)
+    notifier = Notifier(pool, vault, mailer=None, webhook=_webhook(webhooks, http, secrets=OLD_SECRET))
+
+    result = await _deliver(notifier, scene.journey_id)
+
+    hooks = [r for r in await _outbox(pool, scene.journey_id) if r["channel"] == "webhook"]
+    assert result.dead == len(hooks)
+    assert {(r["status"], r["last_error"]) for r in hooks} == {("dead", "webhook answered 400")}
+    assert [(h.verified, h.status) for h in webhooks.hooks() if h.key in {r["id"] for r in hooks}] == [
+        (False, 400)
+    ] * len(hooks)
+
+
+async def test_a_plain_string_secret_signs_with_its_utf8_bytes(
+    pool: asyncpg.Pool[asyncpg.Record], vault: PeopleVault, http: httpx.AsyncClient, unique: str
+) -> None:
+    """Compatibility: a secret set before the whsec_ form verifies with `Webhook(secret.encode())`."""
+    plain = "integration-webhook-secret"
+    receiver = WebhookReceiver(plain.encode())
+    receiver.start()
+    try:
+        scene = await _scene(pool, vault, unique)
+        notifier = Notifier(pool, vault, mailer=None, webhook=_webhook(receiver, http, secrets=plain))
+
+        result = await _deliver(notifier, scene.journey_id)
+    finally:
+        receiver.stop()
+
+    assert result.delivered == len(receiver.hooks()) > 0
+    assert all(h.verified for h in receiver.hooks())
+
+
+def test_webhook_secrets_are_whsec_base64_or_plain_strings_separated_by_spaces_or_commas() -> None:
+    new = "whsec_" + base64.b64encode(b"0123456789abcdef").decode().rstrip("=")
+    assert webhook_keys(f" {OLD_SECRET},{new}  legacy-secret ") == (
+        b"the-secret-being-rotated-out-!!!",
+        b"0123456789abcdef",
+        b"legacy-secret",
+    )
+    for bad, message in [
+        ("whsec_not*base64", "must be followed by base64"),
+        ("whsec_", "must not be empty"),
+        (" , ", "holds no secret"),
+    ]:
+        with pytest.raises(ValueError, match=message) as raised:
+            webhook_keys(bad)
+        assert "not*base64" not in str(raised.value)
+    with pytest.raises(ValueError, match="signing key"):
+        WebhookConfig(url="http://hr.example.org/hooks", keys=())

@@ -2,27 +2,59 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
+from domain.events import Event, parse_event
+from domain.journey import fold
+from domain.status import JourneyStatus, status_of
 from tests.replay.altered import JourneyWithoutDelivery
 from workers.worker import workflow_runner
 from workflows.journey import TalentJourneyWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
-SCENARIOS = ("punctual", "absent", "no-meetings", "paused")
+#: The scripted journeys as recorded now (rules version 2: in `punctual` the talent logs each
+#: meeting and the nearest leader confirms it), and as recorded before rules versions (`v1-`):
+#: journeys of both shapes run for years, so both must replay.
+CURRENT = ("punctual", "absent", "no-meetings", "paused")
+SCENARIOS = (*CURRENT, *(f"v1-{name}" for name in CURRENT))
 
 
 def history(scenario: str) -> WorkflowHistory:
     """A recorded history (`talent programme simulate ... --record-histories`), by scenario."""
     text = (HISTORIES / f"{scenario}.json").read_text(encoding="utf-8")
-    return WorkflowHistory.from_json(f"journey-sim-{scenario}", text)
+    return WorkflowHistory.from_json(f"journey-sim-{scenario.removeprefix('v1-')}", text)
+
+
+def _payload(payloads: Any) -> dict[str, Any]:
+    data = json.loads(payloads.payloads[0].data)
+    assert isinstance(data, dict)
+    return data
+
+
+def appended_events(events: Sequence[HistoryEvent]) -> list[Event]:
+    """The journey events the history's append activities stored, read as the event store reads them."""
+    out: list[Event] = []
+    for ev in events:
+        if ev.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            continue
+        attributes = ev.activity_task_scheduled_event_attributes
+        if attributes.activity_type.name != "append_journey_events":
+            continue
+        for new in _payload(attributes.input)["events"]:
+            data = {k: v for k, v in new["event"].items() if k not in ("type", "schema_version")}
+            out.append(parse_event(new["event"]["type"], new["event"]["schema_version"], data))
+    return out
 
 
 def replayer(workflow_class: type) -> Replayer:
@@ -44,6 +76,28 @@ def test_every_scenario_has_a_recorded_history_of_a_whole_journey() -> None:
             EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
         } <= kinds, scenario
         assert events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, scenario
+
+
+def test_the_histories_hold_journeys_of_both_rules_versions_and_a_confirmed_meeting() -> None:
+    rules = {}
+    for scenario in SCENARIOS:
+        nomination = appended_events(history(scenario).events)[0]
+        assert nomination.type == "TalentNominated"
+        rules[scenario] = nomination.rules_version
+    assert rules == {s: 1 if s.startswith("v1-") else 2 for s in SCENARIOS}
+    types = [ev.type for ev in appended_events(history("punctual").events)]
+    assert types.count("MentorMeetingConfirmed") == types.count("MentorMeetingLogged") == 5
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_folding_the_events_a_history_stored_gives_the_status_the_workflow_ended_with(scenario: str) -> None:
+    events = history(scenario).events
+    completed = events[-1].workflow_execution_completed_event_attributes
+
+    state = fold(appended_events(events))
+
+    assert state is not None
+    assert status_of(state) == JourneyStatus.model_validate(_payload(completed.result))
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -98,8 +98,11 @@ def advance(j: Journey, now: datetime) -> list[Event]:
     return j.send(c.AdvanceClock(**SYSTEM), now)
 
 
-def on_track(j: Journey, until: datetime | None = None) -> None:
-    """Attend every session, pass every track and hold every meeting on time, up to `until` (1 Oct 2027)."""
+def on_track(j: Journey, until: datetime | None = None, *, meetings_by: c.Actor = COORD) -> None:
+    """Attend every session, pass every track and hold every meeting on time, up to `until` (1 Oct 2027).
+
+    The meetings are logged by `meetings_by` (a coordinator: they count under every rules version).
+    """
     until = until or at(2027, 10, 1)
     agenda: list[tuple[datetime, c.Command]] = []
     for session in j.s.cohort.sessions:
@@ -112,7 +115,7 @@ def on_track(j: Journey, until: datetime | None = None) -> None:
     for m in j.s.milestones:
         if m.kind == "mentor_meeting":
             day = m.due_at - timedelta(days=1)
-            agenda.append((day, c.LogMentorMeeting(**COORD, held_on=day.date())))
+            agenda.append((day, c.LogMentorMeeting(**meetings_by, held_on=day.date())))
         elif m.kind == "track":
             day = m.due_at - timedelta(days=2)
             agenda.append((day, c.SubmitTrack(**COORD, track_key=m.ref)))

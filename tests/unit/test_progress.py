@@ -215,7 +215,12 @@ def test_a_mentor_meeting_meets_the_next_meeting_milestone_and_names_the_leader(
 
     assert events == [
         e.MentorMeetingLogged(
-            number=1, held_on=date(2027, 1, 29), leader_id="p-leader", logged_by="p-talent", notes_ref="t-3"
+            number=1,
+            held_on=date(2027, 1, 29),
+            leader_id="p-leader",
+            logged_by="p-talent",
+            notes_ref="t-3",
+            confirmed=True,  # rules 1: the talent's own log counts
         ),
         e.MilestoneMet(milestone="mentor_meeting:1", met_at=at(2027, 2, 1, 11), late=False),
     ]

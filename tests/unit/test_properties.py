@@ -120,6 +120,7 @@ _OPS: list[tuple[int, str, st.SearchStrategy[Op]]] = [
         ),
     ),
     (3, "meeting", st.tuples(st.just("meeting"), st.integers(-3, 1), actors(LEADER, TALENT, COORD, NEW_LEADER))),
+    (2, "confirm", st.tuples(st.just("confirm"), st.integers(-3, 0), actors(LEADER, COORD, TALENT, NEW_LEADER))),
     (1, "pause", st.tuples(st.just("pause"), actors(COORD, LEADER))),
     (1, "resume", st.tuples(st.just("resume"), actors(COORD, TALENT))),
     (
@@ -165,6 +166,8 @@ steps = st.lists(st.tuples(ticks, ops), max_size=40)
 worlds = st.sampled_from(sorted(WORLDS))
 leaders_leaders = st.sampled_from(["p-boss", None])
 approved = st.sampled_from([True, True, True, False])
+#: Journeys of every rules version still run: each must keep its own rules.
+rules_versions = st.sampled_from(list(range(1, c.CURRENT_RULES_VERSION + 1)))
 
 
 def command(op: Op, world: World, now: datetime, state: JourneyState) -> c.Command:
@@ -184,6 +187,8 @@ def command(op: Op, world: World, now: datetime, state: JourneyState) -> c.Comma
         return c.SignOffTrack(**op[3], track_key=op[1], decision=op[2])
     if kind == "meeting":
         return c.LogMentorMeeting(**op[2], held_on=today + timedelta(days=op[1]))
+    if kind == "confirm":
+        return c.ConfirmMentorMeeting(**op[2], held_on=today + timedelta(days=op[1]))
     if kind == "pause":
         return c.PauseJourney(**op[1])
     if kind == "resume":
@@ -215,10 +220,11 @@ def escalated(state: JourneyState, choice: int | str) -> str:
     return keys[choice % len(keys)] if keys else "session:kickoff"
 
 
-def start(world: World, leaders_leader: str | None, approve: bool) -> Journey:
+def start(world: World, leaders_leader: str | None, approve: bool, rules: int = 1) -> Journey:
     """A nominated journey, approved one tick later if `approve` (most scripts need an enrolled talent)."""
     j = Journey()
-    j.send(nominate(world.programme, world.cohort, leaders_leader_id=leaders_leader), world.nominated_at)
+    nomination = nominate(world.programme, world.cohort, leaders_leader_id=leaders_leader, rules_version=rules)
+    j.send(nomination, world.nominated_at)
     if approve:
         j.send(c.DecideNomination(**COORD, decision="approve"), world.nominated_at + world.tick)
     return j
@@ -270,12 +276,12 @@ def assert_rebuilds(j: Journey, now: datetime, later: datetime) -> None:
 
 
 @FAST
-@given(world=worlds, leaders_leader=leaders_leaders, approve=approved, script=steps)
+@given(world=worlds, leaders_leader=leaders_leaders, approve=approved, rules=rules_versions, script=steps)
 def test_folding_the_history_from_scratch_rebuilds_the_journey(
-    world: str, leaders_leader: str | None, approve: bool, script: list[tuple[int, Op]]
+    world: str, leaders_leader: str | None, approve: bool, rules: int, script: list[tuple[int, Op]]
 ) -> None:
     w = WORLDS[world]
-    j = start(w, leaders_leader, approve)
+    j = start(w, leaders_leader, approve, rules)
     now = w.nominated_at + w.tick
     for tick, op in script:
         now += tick * w.tick
@@ -387,12 +393,12 @@ def test_the_next_wakeup_is_always_after_the_last_decision_and_always_has_work_t
 
 
 @settings(FAST, max_examples=50)
-@given(world=worlds, leaders_leader=leaders_leaders, approve=approved, script=steps)
+@given(world=worlds, leaders_leader=leaders_leaders, approve=approved, rules=rules_versions, script=steps)
 def test_waking_at_every_deadline_records_the_same_history_as_waking_only_for_commands(
-    world: str, leaders_leader: str | None, approve: bool, script: list[tuple[int, Op]]
+    world: str, leaders_leader: str | None, approve: bool, rules: int, script: list[tuple[int, Op]]
 ) -> None:
     w = WORLDS[world]
-    eager, lazy = start(w, leaders_leader, approve), start(w, leaders_leader, approve)
+    eager, lazy = start(w, leaders_leader, approve, rules), start(w, leaders_leader, approve, rules)
     now = w.nominated_at + w.tick
 
     def catch_up(until: datetime) -> None:
@@ -413,3 +419,35 @@ def test_waking_at_every_deadline_records_the_same_history_as_waking_only_for_co
     event(f"{world} journey ends {lazy.s.state}")
     assert [n.event for n in eager.history] == [n.event for n in lazy.history]
     assert eager.s == lazy.s
+
+
+# -- (5) under the second rules, no meeting counts on the talent's word alone ---------------------
+
+
+@FAST
+@given(
+    world=worlds,
+    script=st.lists(
+        st.tuples(
+            ticks,
+            st.one_of(
+                st.tuples(st.just("meeting"), st.integers(-400, 1), st.just(TALENT)),
+                st.tuples(st.just("confirm"), st.integers(-3, 0), st.just(TALENT)),
+                op_strategy("meeting", "confirm", "override", "withdraw"),
+            ),
+        ),
+        max_size=40,
+    ),
+)
+def test_a_talent_alone_never_makes_a_mentor_meeting_count(world: str, script: list[tuple[int, Op]]) -> None:
+    w = WORLDS[world]
+    j = start(w, "p-boss", approve=True, rules=2)
+    now = w.nominated_at + w.tick
+    for tick, op in script:
+        now += tick * w.tick
+        try_send(j, command(op, w, now, j.s), now)
+        assert j.s.meetings_held() == 0
+        assert not any(m.status == "met" for m in j.s.milestones if m.kind == "mentor_meeting")
+    j.send(c.AdvanceClock(**SYSTEM), now + 1500 * w.shift)
+    event(f"{world} journey ends {j.s.state} with {len(j.s.meetings)} meetings logged")
+    assert j.s.completion != "completed"

@@ -40,6 +40,7 @@ UPDATE_NAMES = {
     "SubmitTrack": "submit_track",
     "SignOffTrack": "sign_off_track",
     "LogMentorMeeting": "log_mentor_meeting",
+    "ConfirmMentorMeeting": "confirm_mentor_meeting",
     "PauseJourney": "pause",
     "ResumeJourney": "resume",
     "ChangeNearestLeader": "change_nearest_leader",
