@@ -421,12 +421,14 @@ class Notifier:
     async def _post(self, row: asyncpg.Record) -> None:
         if self._webhook is None:
             raise Skipped("no webhook configured")
+        ref = json.loads(row["data"]).get("external_ref_ref") if row["event_type"] == "TalentNominated" else None
+        texts = await self._vault.read_texts([ref]) if ref else {}
         with _stage("payload could not be built"):
-            payload = _payload(row)
+            payload = _payload(row, texts.get(ref or ""))
         await self._webhook.send(str(row["notification_id"]), payload)
 
 
-def _payload(row: asyncpg.Record) -> dict[str, Any]:
+def _payload(row: asyncpg.Record, external_ref: str | None = None) -> dict[str, Any]:
     """A webhook's body: the event with its public data (ids, no personal data)."""
     return {
         "notification_id": str(row["notification_id"]),
@@ -438,7 +440,7 @@ def _payload(row: asyncpg.Record) -> dict[str, Any]:
             "stream_version": row["stream_version"],
             "global_position": row["global_position"],
             "occurred_at": row["occurred_at"].isoformat(),
-            "data": public_event_data(row["event_type"], json.loads(row["data"])),
+            "data": public_event_data(row["event_type"], json.loads(row["data"]), external_ref=external_ref),
         },
     }
 

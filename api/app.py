@@ -147,5 +147,8 @@ class RequestContext:
         log.info("request_too_large", method=scope["method"], limit=self.limit)
         detail = f"the body exceeds {self.limit} bytes"
         response = problem_response(Problem(413, "Too large", detail, code="too_large"))
-        response.headers["X-Correlation-Id"] = scope["state"]["correlation_id"]
+        # Echoed as the caller sent it (only its hash is logged).
+        response.headers["X-Correlation-Id"] = (
+            Headers(scope=scope).get("x-correlation-id") or scope["state"]["correlation_id"]
+        )
         await response(scope, receive, send)

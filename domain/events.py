@@ -533,15 +533,21 @@ def stream_id_for(journey_id: str) -> str:
     return f"journey-{journey_id}"
 
 
-def public_event_data(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+def public_event_data(event_type: str, data: dict[str, Any], *, external_ref: str | None = None) -> dict[str, Any]:
     """Stored event data as an HR system receives it (feed and webhooks): ids and facts only, the
-    nomination's bulky programme and cohort definitions reduced to their ids."""
+    nomination's bulky programme and cohort definitions reduced to their ids.
+
+    A nomination's HR reference lives in the people vault (its event holds the text id,
+    `external_ref_ref`): the caller reads it and passes it as `external_ref`, so HR gets its own
+    reference back, and none once the talent is erased.
+    """
     if event_type != "TalentNominated":
         return data
-    public = {k: v for k, v in data.items() if k not in ("programme", "cohort")}
+    public = {k: v for k, v in data.items() if k not in ("programme", "cohort", "external_ref_ref")}
     programme, cohort = data.get("programme") or {}, data.get("cohort") or {}
     return public | {
         "programme_id": programme.get("id"),
         "programme_version": programme.get("version"),
         "cohort_id": cohort.get("cohort_id"),
+        "external_ref": data.get("external_ref") or external_ref,
     }

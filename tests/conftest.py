@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -9,10 +10,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from activities.store.db import create_pool, migrate
+from activities.store.db import bind_instance, create_pool, key_id, migrate
 from workers.postgres import create_database, drop_database, server_dsn
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The session database's vault key: the database is bound to it (§8.3), so a worker or API
+#: process a test starts against it must be given this key.
+SESSION_VAULT_KEY = os.urandom(32)
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +28,7 @@ async def database_dsn() -> AsyncIterator[str]:
     conn = await asyncpg.connect(dsn)
     try:
         await migrate(conn)
+        await bind_instance(conn, key_id(SESSION_VAULT_KEY))
     finally:
         await conn.close()
     yield dsn

@@ -317,6 +317,20 @@ class PeopleVault:
         except UnicodeDecodeError:
             raise VaultError(f"text {text_id} decrypted to invalid UTF-8") from None
 
+    async def read_texts(self, text_ids: Iterable[str]) -> dict[str, str]:
+        """The readable texts among `text_ids` (for lists): an erased author's or an unreadable
+        text is left out, and an unreadable one is logged."""
+        found: dict[str, str] = {}
+        for text_id in dict.fromkeys(text_ids):
+            try:
+                text = await self.get_text(text_id)
+            except VaultError:
+                log.error("vault_record_unreadable", text_id=text_id)
+                continue
+            if isinstance(text, str):
+                found[text_id] = text
+        return found
+
     async def opens_stored_keys(self, sample: int = 5) -> bool:
         """Whether this master key opens the data keys already stored (True when there are none).
 

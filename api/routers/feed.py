@@ -23,6 +23,7 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from activities.store.eventstore import EventStore, UnknownPosition, journey_id_of
+from activities.store.vault import PeopleVault
 from api.deps import Caller, Deps, require
 from api.problems import Problem
 from domain.events import EventMetadata, RecordedEvent, public_event_data
@@ -92,7 +93,7 @@ class DeliveryPage(_Out):
     next: str | None = Field(description="Pass as `after` for the next page; null on the last page.")
 
 
-def _feed_event(ev: RecordedEvent) -> FeedEvent:
+def _feed_event(ev: RecordedEvent, external_ref: str | None = None) -> FeedEvent:
     return FeedEvent(
         cursor=str(ev.global_position),
         global_position=ev.global_position,
@@ -103,7 +104,7 @@ def _feed_event(ev: RecordedEvent) -> FeedEvent:
         schema_version=ev.schema_version,
         occurred_at=ev.occurred_at,
         recorded_at=ev.recorded_at,
-        data=public_event_data(ev.event_type, ev.data),
+        data=public_event_data(ev.event_type, ev.data, external_ref=external_ref),
         metadata=ev.metadata,
     )
 
@@ -112,13 +113,18 @@ def _bad_cursor(detail: str) -> Problem:
     return Problem(422, "Invalid cursor", detail, code="invalid_cursor")
 
 
-async def feed_page(store: EventStore, after: str = "0", limit: int = 100) -> FeedPage:
-    """The events after cursor `after` ("0": from the beginning) that are readable now, in commit order."""
+async def feed_page(
+    store: EventStore, after: str = "0", limit: int = 100, *, vault: PeopleVault | None = None
+) -> FeedPage:
+    """The events after cursor `after` ("0": from the beginning) that are readable now, in commit
+    order; with the `vault`, nominations carry HR's own reference."""
     try:
         events = await store.read_all(int(after), limit=limit)
     except UnknownPosition as exc:
         raise _bad_cursor("the cursor names no event of this feed") from exc
-    items = [_feed_event(ev) for ev in events]
+    refs = {ev.event_id: ev.data.get("external_ref_ref") for ev in events if ev.event_type == "TalentNominated"}
+    texts = await vault.read_texts([r for r in refs.values() if r]) if vault is not None else {}
+    items = [_feed_event(ev, texts.get(refs.get(ev.event_id) or "")) for ev in events]
     return FeedPage(items=items, next=items[-1].cursor if items else str(int(after)))
 
 
@@ -138,7 +144,7 @@ async def read_feed(
     cursor of the last event you have handled; after any outage resume with `after=<cursor>`.
     """
     require(caller, "hr_system")
-    return await feed_page(resources.store, after, limit)
+    return await feed_page(resources.store, after, limit, vault=resources.vault)
 
 
 def _parse_delivery_cursor(cursor: str) -> tuple[int, UUID]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,11 +17,12 @@ from activities.store.vault import PeopleVault
 from api.app import create_app
 from api.auth import Authenticator, TokenEntry
 from api.deps import Resources
+from tests.conftest import SESSION_VAULT_KEY
 from tests.workflows.conftest import journey_worker, time_env  # noqa: F401 - fixtures used here
 from workers.settings import Settings
 
 #: One vault key for the whole session: the people the tests share (p-leader, ...) stay readable.
-VAULT_KEY = os.urandom(32)
+VAULT_KEY = SESSION_VAULT_KEY
 
 TOKENS = {
     "coordinator": TokenEntry(token="tok-coordinator", role="coordinator", person_id="p-coord"),

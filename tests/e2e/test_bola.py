@@ -78,7 +78,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "resolve": {"reason": "løst"},
     "{person_id}": {"name": "Ny Navn", "email": "ny@example.org"},
 }
-PATH_VALUES = {"track_key": "lead-a-meeting", "held_on": "2027-01-20", "milestone": "session:kickoff"}
+PATH_VALUES = {"track_key": "lead-meeting", "held_on": "2027-01-20", "milestone": "session:kickoff"}
 
 
 def _routes(app: FastAPI) -> Iterator[tuple[str, str]]:
@@ -310,7 +310,7 @@ def test_bodies_cover_every_write_route() -> None:
 async def test_dashboard_pages_obey_the_same_scope(
     cast: tuple[httpx.AsyncClient, dict[str, str], FastAPI], caller: str
 ) -> None:
-    client, h, app = cast
+    _, h, app = cast
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://dashboard.test") as browser:
         token = h[caller].removeprefix("Bearer ")
         signed_in = await browser.post("/dashboard/login", data={"token": token, "next": "/dashboard/"})
@@ -336,3 +336,35 @@ async def test_dashboard_pages_obey_the_same_scope(
             for mine, theirs in unknown.items():
                 page = page.replace(mine, theirs)
             assert (real.status_code, page) == (fake.status_code, fake.text), where
+
+
+async def test_a_refused_command_stores_none_of_its_free_texts(
+    cast: tuple[httpx.AsyncClient, dict[str, str], FastAPI], pool: asyncpg.Pool[asyncpg.Record]
+) -> None:
+    client, h, _ = cast
+    journey_id, talent = h["id:journey_id"], h["pid:talent"]
+
+    async def texts() -> int:
+        return int(await pool.fetchval("SELECT count(*) FROM person_texts WHERE person_id = $1", talent))
+
+    before, version = await texts(), await _version(pool, journey_id)
+    # A sign-off of a track never submitted (409), a reflection on an unknown track (422), a
+    # former leader's note on the journey (404): each checked before its text is stored.
+    for who, path, body, status in (
+        ("leader", "tracks/lead-meeting/signoff", {"decision": "return", "comment": "Nej."}, 409),
+        ("talent", "tracks/no-such-track/submission", {"reflection": "Tekst."}, 422),
+        ("former_leader", "mentor-meetings", {"held_on": "2027-01-20", "notes": "Noter."}, 404),
+    ):
+        refused = await client.post(f"/v1/journeys/{journey_id}/{path}", json=body, headers={"Authorization": h[who]})
+        assert refused.status_code == status, (who, path, refused.text)
+    assert (await texts(), await _version(pool, journey_id)) == (before, version)
+    # An accepted one stores its text once, even when retried with its Idempotency-Key.
+    submit = {"Authorization": h["talent"], "Idempotency-Key": f"reflection-{journey_id}"}
+    for _ in range(2):
+        accepted = await client.post(
+            f"/v1/journeys/{journey_id}/tracks/lead-meeting/submission",
+            json={"reflection": "Jeg lærte."},
+            headers=submit,
+        )
+        assert accepted.status_code == 200, accepted.text
+    assert await texts() == before + 1

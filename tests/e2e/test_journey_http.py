@@ -187,6 +187,7 @@ async def test_four_roles_drive_a_whole_journey_through_http_on_the_dev_server(
     after = (await api.get(f"/v1/journeys/{journey}/events", headers=auth("coordinator"))).json()["items"]
     assert [ev["event_type"] for ev in after].count("PersonalDataErased") == 1
     assert len(after) == len(events) + 1
-    # A free text can no longer be stored for the erased talent: 409, and nothing is written.
+    # A command with a free text is checked before the text is stored: refused (the journey is
+    # closed), and nothing is written.
     refused = await api.post(f"/v1/journeys/{journey}/pause", json={"reason": "Orlov."}, headers=auth("coordinator"))
-    assert (refused.status_code, refused.json()["code"]) == (409, "person_erased"), refused.text
+    assert (refused.status_code, refused.json()["code"]) == (409, "invalid_state"), refused.text

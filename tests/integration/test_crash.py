@@ -23,6 +23,7 @@ from activities.store.vault import PeopleVault, PersonData
 from domain import commands as c
 from domain.events import EVENT_ADAPTER, stream_id_for
 from domain.journey import next_wakeup
+from tests.conftest import SESSION_VAULT_KEY
 from tests.integration.conftest import WEBHOOK_SECRET, MailServer, WebhookReceiver
 from tests.support import COORD, SYSTEM, Journey, compressed_cohort, compressed_programme, scaled
 from workers.journeys import start_journey
@@ -57,7 +58,7 @@ async def test_journeys_survive_repeated_worker_kills_with_nothing_lost_or_dupli
     webhooks: WebhookReceiver,
     tmp_path: Path,
 ) -> None:
-    key = os.urandom(32)
+    key = SESSION_VAULT_KEY  # the worker process refuses a database bound to another key
     vault = PeopleVault(pool, key)
     run = uuid.uuid4().hex[:8]
     people = {role: f"p-crash-{run}-{role}" for role in ("talent", "leader", "boss")}

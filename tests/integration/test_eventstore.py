@@ -11,7 +11,7 @@ import pytest
 
 from activities.store.eventstore import ConcurrencyError, EventStore, UnknownPosition
 from domain import commands as c
-from domain.events import EventMetadata, NewEvent, RecordedEvent, stream_id_for
+from domain.events import EventMetadata, NewEvent, RecordedEvent, TalentNominated, stream_id_for
 from domain.journey import next_wakeup
 from domain.status import status_of
 from tests.support import COORD, CPH, LEADER, SYSTEM, TALENT, Journey, nominate, reference_cohort, reference_programme
@@ -60,7 +60,11 @@ async def test_an_append_stores_the_envelope_and_updates_the_status_read_model(p
     assert [ev.event_type for ev in events] == j.types()
     assert [ev.event_id for ev in events] == [n.event_id for n in j.history]
     first = events[0]
-    assert first.metadata == META and first.schema_version == 1 and first.stream_id == stream
+    assert (
+        first.metadata == META
+        and first.schema_version == TalentNominated.model_fields["schema_version"].default
+        and first.stream_id == stream
+    )
     assert first.occurred_at == T0 and first.recorded_at is not None
     assert first.to_event() == j.history[0].event
     status = await store.status(unique)

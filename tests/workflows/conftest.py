@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import uuid
@@ -11,10 +12,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from tests.workflows.journeys import Journeys
+from tests.workflows.journeys import Journeys, end_journey
 from workers.settings import Settings
 from workers.worker import build_worker, components, register_search_attributes
 
@@ -43,12 +45,25 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 async def journey_worker(
     time_env: WorkflowEnvironment, pool: asyncpg.Pool[asyncpg.Record], tmp_path: Path
 ) -> AsyncIterator[Worker]:
-    """A worker on a task queue of its own, with the real activities on the test database."""
+    """A worker on a task queue of its own, with the real activities on the test database.
+
+    At teardown, the journeys that got events during the test and are still running are ended
+    (`end_journey`) while their worker still runs: a journey left running keeps timers on the
+    test server, whose clock every test shares, and one whose task outlives its worker holds
+    that clock still (a later test's time skip would wait for it).
+    """
     settings = Settings.model_validate({"data_dir": tmp_path})
+    since = await pool.fetchval("SELECT coalesce(max(global_position), 0) FROM events")
     async with components(settings, pool) as parts:
         worker = build_worker(time_env.client, parts, task_queue=f"tq-{uuid.uuid4().hex[:8]}")
         async with worker:
             yield worker
+            streams = await pool.fetch(
+                "SELECT DISTINCT stream_id FROM events WHERE global_position > $1 AND stream_id LIKE 'journey-%'", since
+            )
+            for row in streams:
+                with contextlib.suppress(RPCError):
+                    await end_journey(time_env.client.get_workflow_handle(row["stream_id"]))
 
 
 @pytest.fixture

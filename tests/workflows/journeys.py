@@ -91,22 +91,27 @@ class Journeys:
         return handle
 
     async def close(self) -> None:
-        """End what a test left running, by withdrawing the talent (terminating only if that is refused).
-
-        Work left pending on a queue whose worker has gone (a timer that fires later) would lock the
-        test server's clock, and so would terminating a run (a known leak of the Java test server's
-        time-skipping lock): every later test's time skipping would stall in real time.
-        """
+        """End what a test left running (`end_journey`)."""
         for handle in self._handles:
-            described = await eventually(handle.describe, _idle)
-            if described.status != WorkflowExecutionStatus.RUNNING:
-                continue
-            try:
-                await send(handle, c.WithdrawTalent(**COORD, reason_ref="test-finished"))
-            except WorkflowUpdateFailedError:
-                await handle.terminate("test finished")
-            else:
-                await handle.result()
+            await end_journey(handle)
+
+
+async def end_journey(handle: WorkflowHandle[Any, Any]) -> None:
+    """End a journey a test left running, by withdrawing the talent (terminating only if that is refused).
+
+    Work left pending on a queue whose worker has gone (a timer that fires later) would lock the
+    test server's clock, and so would terminating a run (a known leak of the Java test server's
+    time-skipping lock): every later test's time skipping would stall in real time.
+    """
+    described = await eventually(handle.describe, _idle)
+    if described.status != WorkflowExecutionStatus.RUNNING:
+        return
+    try:
+        await send(handle, c.WithdrawTalent(**COORD, reason_ref="test-finished"))
+    except WorkflowUpdateFailedError:
+        await handle.terminate("test finished")
+    else:
+        await handle.result()
 
 
 def _idle(described: WorkflowExecutionDescription) -> bool:
