@@ -16,6 +16,9 @@ COPY pyproject.toml README.md ./
 COPY domain/ domain/
 COPY workflows/ workflows/
 COPY activities/ activities/
+COPY store/ store/
+COPY infra/ infra/
+COPY service/ service/
 COPY workers/ workers/
 COPY api/ api/
 COPY cli/ cli/

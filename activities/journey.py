@@ -7,8 +7,8 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.store.eventstore import ConcurrencyError, EventStore
 from domain.events import EventMetadata, NewEvent
+from store.eventstore import ConcurrencyError, EventStore
 
 #: Failure type of an append that found the stream elsewhere: a bug or a second writer, never
 #: cured by retrying the same events.

@@ -35,9 +35,9 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.store.vault import Erased, PeopleVault, PersonData
 from activities.templates import Language, render, unsafe_char
 from domain.events import public_event_data
+from store.vault import Erased, PeopleVault, PersonData
 
 log = structlog.get_logger("talent.notify")
 

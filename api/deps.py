@@ -10,13 +10,13 @@ import asyncpg
 from fastapi import Depends, Header, Request
 from temporalio.client import Client
 
-from activities.store.catalog import Catalog
-from activities.store.eventstore import EventStore
-from activities.store.vault import PeopleVault
 from api.auth import Authenticator, KeysUnavailable, Principal
 from api.problems import Problem, unavailable
 from api.ratelimit import Budget, count_failure, guard_failures, rate_limits
-from workers.settings import Settings
+from infra.settings import Settings
+from store.catalog import Catalog
+from store.eventstore import EventStore
+from store.vault import PeopleVault
 
 
 @dataclass

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from activities.store.db import Connection
 from api.deps import Resources
 from domain import events as e
 from domain.kpis import JourneyFacts, Kpis, compute_kpis, facts_from_events
 from domain.status import JourneyStatus
+from store.db import Connection
 
 #: The events whose facts the status view does not keep: the evaluation instant, late meets, outcomes.
 _FACT_TYPES = ["ProgrammeCompleted", "ProgrammeNotCompleted", "MilestoneMet", "OutcomeRecorded"]

@@ -15,9 +15,9 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.store.catalog import CatalogConflict, UnknownProgramme
-from activities.store.vault import PersonErased
 from domain.errors import DomainError, ProgrammeInvalid
+from store.catalog import CatalogConflict, UnknownProgramme
+from store.vault import PersonErased
 
 PROBLEM = "application/problem+json"
 log = structlog.get_logger("talent.api")

@@ -21,7 +21,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from api.problems import Problem, unavailable
-from workers.settings import Settings
+from infra.settings import Settings
 
 log = structlog.get_logger("talent.api")
 

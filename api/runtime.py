@@ -10,15 +10,15 @@ import asyncpg
 import structlog
 import uvicorn
 
-from activities.store.catalog import Catalog
-from activities.store.eventstore import EventStore
-from activities.store.vault import PeopleVault
 from api.app import create_app
 from api.auth import Authenticator
 from api.deps import Resources
-from workers.postgres import open_pool
-from workers.settings import Settings
-from workers.worker import connect
+from infra.postgres import open_pool
+from infra.settings import Settings
+from infra.temporal import connect
+from store.catalog import Catalog
+from store.eventstore import EventStore
+from store.vault import PeopleVault
 
 log = structlog.get_logger("talent.api")
 

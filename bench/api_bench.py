@@ -40,21 +40,21 @@ import httpx
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.store.catalog import Catalog
-from activities.store.db import create_pool, migrate
-from activities.store.eventstore import EventStore
-from activities.store.vault import PeopleVault
 from api.auth import Authenticator, TokenEntry
 from api.deps import Resources
 from api.runtime import serve
 from domain import commands as c
+from infra.devserver import dev_server_args, temporal_binary
+from infra.logging import configure_logging
+from infra.postgres import create_database, drop_database, server_dsn
+from infra.settings import Settings
+from store.catalog import Catalog
+from store.db import create_pool, migrate
+from store.eventstore import EventStore
+from store.vault import PeopleVault
 from tests.support import compressed_cohort, compressed_programme
-from workers.devserver import dev_server_args, temporal_binary
-from workers.journeys import journey_handle
-from workers.logging import configure_logging
-from workers.postgres import create_database, drop_database, server_dsn
-from workers.settings import Settings
 from workers.worker import build_worker, components
+from workflows.client import journey_handle
 from workflows.names import SEARCH_ATTRIBUTES
 
 TOKENS = [

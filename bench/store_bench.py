@@ -26,11 +26,12 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from activities.store.db import create_pool, migrate
-from activities.store.eventstore import EventStore
 from domain import commands as c
 from domain.events import EventMetadata, NewEvent, TalentNominated, event_json, stream_id_for
 from domain.journey import next_wakeup
+from infra.postgres import create_database, drop_database, server_dsn
+from store.db import create_pool, migrate
+from store.eventstore import EventStore
 from tests.support import (
     COORD,
     CPH,
@@ -42,7 +43,6 @@ from tests.support import (
     reference_cohort,
     reference_programme,
 )
-from workers.postgres import create_database, drop_database, server_dsn
 
 META = EventMetadata(actor="bench", correlation_id="bench")
 

@@ -37,16 +37,16 @@ from temporalio.worker import (
     Worker,
 )
 
-from activities.store.db import create_pool, migrate
 from bench.trivial import TrivialWorkflow, noop
 from domain import commands as c
 from domain.programme import Programme, load_programme
+from infra.devserver import dev_server_args, temporal_binary
+from infra.postgres import create_database, drop_database, server_dsn
+from infra.settings import Settings
+from store.db import create_pool, migrate
 from tests.support import COORD, compressed_cohort, reference_cohort, reference_programme, scaled
-from workers.devserver import dev_server_args, temporal_binary
-from workers.journeys import start_journey
-from workers.postgres import create_database, drop_database, server_dsn
-from workers.settings import Settings
 from workers.worker import components, workflow_runner
+from workflows.client import start_journey
 from workflows.journey import TalentJourneyWorkflow
 from workflows.names import SEARCH_ATTRIBUTES
 

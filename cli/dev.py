@@ -24,19 +24,20 @@ import asyncpg
 import structlog
 from pydantic import TypeAdapter, ValidationError
 
-from activities.store.catalog import Catalog, CatalogConflict
-from activities.store.vault import PersonData, PersonErased
-from api import service
 from api.auth import Principal, Role, TokenEntry, write_tokens_file
 from api.deps import Resources
 from api.models import NominationIn, PersonIn
 from api.runtime import open_resources, serve
 from domain import commands as c
 from domain.programme import Cohort, CohortSession, Programme, load_programme
-from workers.devserver import dev_server_args, temporal_binary
-from workers.postgres import InstanceMismatch, open_pool
-from workers.settings import Settings
-from workers.worker import build_worker, components, connect, register_search_attributes
+from infra.devserver import dev_server_args, temporal_binary
+from infra.postgres import InstanceMismatch, open_pool
+from infra.settings import Settings
+from infra.temporal import connect
+from service import journeys as service
+from store.catalog import Catalog, CatalogConflict
+from store.vault import PersonData, PersonErased
+from workers.worker import build_worker, components, register_search_attributes
 
 #: Temporal's usual ports (what its docs and tools assume); a free port is used instead if one is taken.
 TEMPORAL_PORT = 7233

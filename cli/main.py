@@ -16,8 +16,6 @@ import structlog
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from activities.store.eventstore import EventStore
-from activities.store.vault import Erased, PeopleVault, PersonData
 from api.problems import Problem, from_update_failure
 from cli import dev, ops, simulate
 from domain import commands as c
@@ -25,9 +23,11 @@ from domain.errors import DomainError
 from domain.events import AttendanceStatus, EventMetadata, stream_id_for
 from domain.journey import JourneyState, decide, evolve, next_wakeup
 from domain.programme import Cohort, CohortSession, Programme, load_programme
-from workers.logging import configure_logging
-from workers.postgres import InstanceMismatch, open_pool
-from workers.settings import Settings
+from infra.logging import configure_logging
+from infra.postgres import InstanceMismatch, open_pool
+from infra.settings import Settings
+from store.eventstore import EventStore
+from store.vault import Erased, PeopleVault, PersonData
 from workers.worker import run_worker
 
 log = structlog.get_logger("talent.cli")

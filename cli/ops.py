@@ -17,9 +17,6 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from activities.store.catalog import Catalog, CatalogConflict, UnknownProgramme
-from activities.store.eventstore import EventStore
-from api import service
 from api.auth import Principal, Role
 from api.models import NominationIn
 from api.problems import Problem
@@ -28,8 +25,11 @@ from domain import commands as c
 from domain.errors import ProgrammeInvalid
 from domain.events import stream_id_for
 from domain.programme import load_programme, parse_cohort
-from workers.postgres import open_pool
-from workers.settings import Settings
+from infra.postgres import open_pool
+from infra.settings import Settings
+from service import journeys as service
+from store.catalog import Catalog, CatalogConflict, UnknownProgramme
+from store.eventstore import EventStore
 
 REFUSED = 1
 

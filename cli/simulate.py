@@ -24,8 +24,6 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.store.db import create_pool, migrate
-from activities.store.eventstore import EventStore
 from domain import commands as c
 from domain.calendar import Delay, WorkingCalendar
 from domain.errors import ProgrammeInvalid
@@ -33,10 +31,13 @@ from domain.events import AttendanceStatus, RecordedEvent, stream_id_for
 from domain.journey import JourneyState
 from domain.programme import Cohort, CohortSession, Programme, load_programme
 from domain.status import JourneyStatus
-from workers.journeys import start_journey
-from workers.postgres import create_database, drop_database, server_dsn
-from workers.settings import Settings
-from workers.worker import build_worker, components, register_search_attributes, sdk_runtime
+from infra.postgres import create_database, drop_database, server_dsn
+from infra.settings import Settings
+from infra.temporal import sdk_runtime
+from store.db import create_pool, migrate
+from store.eventstore import EventStore
+from workers.worker import build_worker, components, register_search_attributes
+from workflows.client import start_journey
 from workflows.journey import TalentJourneyWorkflow
 
 JourneyHandle = WorkflowHandle[TalentJourneyWorkflow, JourneyStatus]

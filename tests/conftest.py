@@ -10,8 +10,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from activities.store.db import bind_instance, create_pool, key_id, migrate
-from workers.postgres import create_database, drop_database, server_dsn
+from infra.postgres import create_database, drop_database, server_dsn
+from store.db import bind_instance, create_pool, key_id, migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The session database's vault key: the database is bound to it (§8.3), so a worker or API

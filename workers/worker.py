@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -18,18 +16,17 @@ import structlog
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.journey import JourneyActivities
 from activities.notify import Notifier, SmtpConfig, SmtpMailer, WebhookConfig, WebhookSender
-from activities.store.eventstore import EventStore
-from activities.store.vault import PeopleVault
 from domain.calendar import danish_holidays
-from workers.settings import Settings
+from infra.settings import Settings
+from infra.temporal import connect
+from store.eventstore import EventStore
+from store.vault import PeopleVault
 from workflows.journey import TalentJourneyWorkflow
 from workflows.names import SEARCH_ATTRIBUTES
 
@@ -97,31 +94,6 @@ async def register_search_attributes(client: Client, namespace: str) -> None:
         except RPCError as exc:
             if exc.status != RPCStatusCode.ALREADY_EXISTS:
                 raise
-
-
-@functools.cache
-def sdk_runtime() -> Runtime:
-    """The Temporal runtime, with the SDK core's logs forwarded to Python logging (so structlog
-    renders them like every other line) instead of printed to stdout; one per process."""
-    core_level = "WARN" if logging.getLogger().getEffectiveLevel() <= logging.INFO else "ERROR"
-    return Runtime(
-        telemetry=TelemetryConfig(
-            logging=LoggingConfig(
-                filter=TelemetryFilter(core_level=core_level, other_level="ERROR"),
-                forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
-            )
-        )
-    )
-
-
-async def connect(settings: Settings) -> Client:
-    """A Temporal client with the pydantic data converter."""
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
-        runtime=sdk_runtime(),
-    )
 
 
 #: Pure libraries the domain uses from inside workflows. `holidays` imports its country data (and

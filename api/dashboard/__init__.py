@@ -28,9 +28,7 @@ from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from activities.store.vault import PersonErased
 from api import kpis as kpi_reader
-from api import service
 from api.auth import KeysUnavailable
 from api.dashboard import charts, queries, views
 from api.dashboard.charts import Series
@@ -62,6 +60,8 @@ from api.ratelimit import Budget, count_failure, guard_failures
 from domain import commands as c
 from domain.errors import DomainError
 from domain.events import stream_id_for
+from service import journeys as service
+from store.vault import PersonErased
 
 log = structlog.get_logger("talent.dashboard")
 router = APIRouter(prefix="/dashboard", include_in_schema=False)

@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from activities.store.catalog import Catalog
-from activities.store.vault import Erased, PeopleVault, Unreadable
 from api.dashboard.i18n import Texts
 from domain.events import RecordedEvent
 from domain.programme import Programme
+from store.catalog import Catalog
+from store.vault import Erased, PeopleVault, Unreadable
 
 CPH = ZoneInfo("Europe/Copenhagen")
 SYSTEM_ACTOR = "system"

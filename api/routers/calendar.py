@@ -13,14 +13,14 @@ import structlog
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict
 
-from activities.store.calendar_feeds import CalendarFeeds, well_formed
-from activities.store.vault import Erased, PersonData
 from api.deps import Caller, Deps, Resources, require
 from api.models import PersonId
 from api.problems import RESPONSES, Problem, not_found
 from api.ratelimit import Budget, count_failure, guard_failures
 from domain.events import stream_id_for
 from domain.ical import FEED_STATES, FeedJourney, FeedRole, Language, journey_history, render_feed
+from store.calendar_feeds import CalendarFeeds, well_formed
+from store.vault import Erased, PersonData
 
 router = APIRouter(tags=["calendar"])
 log = structlog.get_logger("talent.api")

@@ -22,11 +22,11 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from activities.store.eventstore import EventStore, UnknownPosition, journey_id_of
-from activities.store.vault import PeopleVault
 from api.deps import Caller, Deps, require
 from api.problems import Problem
 from domain.events import EventMetadata, RecordedEvent, public_event_data
+from store.eventstore import EventStore, UnknownPosition, journey_id_of
+from store.vault import PeopleVault
 
 router = APIRouter(tags=["feed"])
 

@@ -12,7 +12,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api import service
 from api.deps import MAY_ACT, SCOPE, Caller, Deps, can_see, require
 from api.idempotency import IdempotencyKey, idempotent
 from api.models import (
@@ -33,9 +32,10 @@ from api.models import (
 )
 from api.problems import Problem, not_found
 from api.ratelimit import Budget, rate_limits
-from api.service import actor
 from domain import commands as c
 from domain.events import JourneyStateName, stream_id_for
+from service import journeys as service
+from service.journeys import actor
 
 router = APIRouter(prefix="/v1/journeys", tags=["journeys"])
 

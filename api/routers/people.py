@@ -8,13 +8,13 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from activities.store.vault import PersonData
-from api import service
 from api.deps import Caller, Deps, require
 from api.idempotency import IdempotencyKey, idempotent
 from api.models import PersonDetailsIn, PersonId
 from api.problems import not_found
-from api.service import actor
+from service import journeys as service
+from service.journeys import actor
+from store.vault import PersonData
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
 log = structlog.get_logger("talent.api")

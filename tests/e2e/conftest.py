@@ -11,15 +11,15 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.store.catalog import Catalog
-from activities.store.eventstore import EventStore
-from activities.store.vault import PeopleVault
 from api.app import create_app
 from api.auth import Authenticator, TokenEntry
 from api.deps import Resources
+from infra.settings import Settings
+from store.catalog import Catalog
+from store.eventstore import EventStore
+from store.vault import PeopleVault
 from tests.conftest import SESSION_VAULT_KEY
 from tests.workflows.conftest import journey_worker, time_env  # noqa: F401 - fixtures used here
-from workers.settings import Settings
 
 #: One vault key for the whole session: the people the tests share (p-leader, ...) stay readable.
 VAULT_KEY = SESSION_VAULT_KEY

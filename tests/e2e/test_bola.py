@@ -17,17 +17,17 @@ from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.store.catalog import Catalog
-from activities.store.eventstore import EventStore
-from activities.store.vault import PeopleVault, PersonData
 from api.app import create_app
 from api.auth import Authenticator, TokenEntry
 from api.deps import Resources
 from domain import commands as c
+from infra.settings import Settings
+from store.catalog import Catalog
+from store.eventstore import EventStore
+from store.vault import PeopleVault, PersonData
 from tests.e2e.conftest import VAULT_KEY
 from tests.support import reference_cohort, reference_programme
-from workers.journeys import journey_handle
-from workers.settings import Settings
+from workflows.client import journey_handle
 from workflows.journey import CommandResult
 
 # -- every route with an object id, classified ------------------------------------------------

@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain import commands as c
 from tests.e2e.conftest import auth
 from tests.support import reference_cohort, reference_programme
-from workers.journeys import journey_handle
+from workflows.client import journey_handle
 
 
 async def _journey(api: httpx.AsyncClient, cohort_id: str, talent: dict[str, str], approve: bool = True) -> str:

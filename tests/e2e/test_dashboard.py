@@ -20,11 +20,11 @@ from structlog.testing import capture_logs
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from activities.store.vault import PeopleVault, PersonData
 from api.auth import Principal
 from api.dashboard.i18n import EVENTS, TEXTS, VALUES
 from api.dashboard.session import open_session, token_expiry
 from domain.events import Event
+from store.vault import PeopleVault, PersonData
 from tests.e2e.conftest import TOKENS, auth
 from tests.support import reference_cohort, reference_programme
 from tests.workflows.journeys import advance_to, local

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.programme import Programme
 from tests.e2e.conftest import auth
 from tests.support import compressed_cohort, compressed_programme
-from workers.journeys import journey_handle
+from workflows.client import journey_handle
 
 KICKOFF = "session:kickoff"
 #: Rung 1 half a second after the slip, the others seconds later: time for the coordinator to step in.

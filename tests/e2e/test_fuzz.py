@@ -40,16 +40,16 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.store.catalog import Catalog
-from activities.store.eventstore import EventStore
-from activities.store.vault import PeopleVault
 from api.auth import Authenticator, Role, TokenEntry
 from api.deps import Resources
 from api.runtime import serve
+from infra.settings import Settings
+from store.catalog import Catalog
+from store.eventstore import EventStore
+from store.vault import PeopleVault
 from tests.e2e.conftest import VAULT_KEY
 from tests.support import reference_cohort, reference_programme
-from workers.journeys import journey_handle
-from workers.settings import Settings
+from workflows.client import journey_handle
 
 ROLES: tuple[Role, ...] = ("hr_system", "coordinator", "leader", "talent")
 #: Examples per operation and generation mode; 21 operations x 2 modes x 4 roles stay well under a minute.

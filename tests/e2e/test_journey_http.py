@@ -14,16 +14,16 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.store.catalog import Catalog
-from activities.store.eventstore import EventStore
-from activities.store.vault import PeopleVault
 from api.app import create_app
 from api.auth import Authenticator, TokenEntry
 from api.deps import Resources
+from infra.settings import Settings
+from store.catalog import Catalog
+from store.eventstore import EventStore
+from store.vault import PeopleVault
 from tests.e2e.conftest import TOKENS, VAULT_KEY, auth
 from tests.integration.conftest import dev_server  # noqa: F401 - the fixture, used here
 from tests.support import CPH, fast_cohort, fast_programme
-from workers.settings import Settings
 from workers.worker import build_worker, components
 
 LATE_TRACK = "observe-leader"

@@ -15,15 +15,15 @@ from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.store.catalog import Catalog
-from activities.store.eventstore import EventStore
-from activities.store.vault import PeopleVault
 from api.app import create_app
 from api.auth import Authenticator
 from api.deps import Resources
+from infra.settings import Settings
+from store.catalog import Catalog
+from store.eventstore import EventStore
+from store.vault import PeopleVault
 from tests.e2e.conftest import TOKENS, VAULT_KEY, auth
 from tests.support import reference_cohort, reference_programme
-from workers.settings import Settings
 
 LIMIT = 64 * 1024
 CHUNK = 16 * 1024

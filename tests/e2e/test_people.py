@@ -8,7 +8,7 @@ import asyncpg
 import httpx
 import pytest
 
-from activities.store.vault import Erased, PeopleVault, PersonData
+from store.vault import Erased, PeopleVault, PersonData
 from tests.e2e.conftest import VAULT_KEY, auth
 
 

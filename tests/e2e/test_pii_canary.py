@@ -27,17 +27,17 @@ from structlog.testing import capture_logs
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.store.catalog import Catalog
-from activities.store.eventstore import EventStore
-from activities.store.vault import PeopleVault
 from api.app import create_app
 from api.auth import Authenticator
 from api.deps import Resources
+from infra.settings import Settings
+from store.catalog import Catalog
+from store.eventstore import EventStore
+from store.vault import PeopleVault
 from tests.e2e.conftest import VAULT_KEY
 from tests.e2e.test_escalation_http import KICKOFF, _kickoff, _programme
 from tests.support import compressed_cohort
-from workers.journeys import journey_handle
-from workers.settings import Settings
+from workflows.client import journey_handle
 
 SECRET = "canary-test-secret-of-at-least-32-bytes!"
 

@@ -14,15 +14,15 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RetryConfig
 
-from activities.store.catalog import Catalog
-from activities.store.eventstore import EventStore
-from activities.store.vault import PeopleVault
 from api.app import create_app
 from api.auth import Authenticator
 from api.deps import Resources
+from infra.settings import Settings
+from store.catalog import Catalog
+from store.eventstore import EventStore
+from store.vault import PeopleVault
 from tests.e2e.conftest import TOKENS, VAULT_KEY, auth
 from tests.support import reference_cohort, reference_programme
-from workers.settings import Settings
 
 #: Nothing listens here: connections are refused at once.
 NOWHERE = "127.0.0.1:9"

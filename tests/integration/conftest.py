@@ -29,7 +29,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from workers.devserver import dev_server_args, temporal_binary
+from infra.devserver import dev_server_args, temporal_binary
 from workflows.names import SEARCH_ATTRIBUTES
 
 HOST = "127.0.0.1"

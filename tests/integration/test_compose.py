@@ -226,7 +226,7 @@ def _packages() -> list[str]:
 
 def _setting_names() -> dict[str, str]:
     """The environment variable of every Settings field, to the key Settings validates it under."""
-    from workers.settings import Settings
+    from infra.settings import Settings
 
     return {(field.alias or name).upper(): field.alias or name for name, field in Settings.model_fields.items()}
 
@@ -404,7 +404,7 @@ def test_talent_services_share_one_environment() -> None:
 
 def test_an_empty_variable_is_unset_for_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Compose's `${VAR:-}` passes "": Settings must read it as unset, not as an empty path or issuer."""
-    from workers.settings import Settings
+    from infra.settings import Settings
 
     for variable in ("TALENT_TOKENS_FILE", "TALENT_JWT_ISSUER", "TALENT_SMTP_PORT", "DATABASE_URL"):
         monkeypatch.setenv(variable, "")
@@ -421,7 +421,7 @@ def test_an_empty_variable_is_unset_for_settings(monkeypatch: pytest.MonkeyPatch
     "caller_env", [CALLER_ENV, {**CALLER_ENV, "TALENT_SMTP_PORT": "587", "TALENT_JWT_ISSUER": "x"}]
 )
 def test_talent_environment_validates_as_settings(caller_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from workers.settings import Settings
+    from infra.settings import Settings
 
     names = _setting_names()
     for variable in names:

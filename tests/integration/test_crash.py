@@ -19,14 +19,14 @@ from typing import Any
 import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
-from activities.store.vault import PeopleVault, PersonData
 from domain import commands as c
 from domain.events import EVENT_ADAPTER, stream_id_for
 from domain.journey import next_wakeup
+from store.vault import PeopleVault, PersonData
 from tests.conftest import SESSION_VAULT_KEY
 from tests.integration.conftest import WEBHOOK_SECRET, MailServer, WebhookReceiver
 from tests.support import COORD, SYSTEM, Journey, compressed_cohort, compressed_programme, scaled
-from workers.journeys import start_journey
+from workflows.client import start_journey
 
 ROOT = Path(__file__).resolve().parents[2]
 JOURNEYS = 6

@@ -16,17 +16,17 @@ import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.store.eventstore import EventStore
-from activities.store.vault import PeopleVault, PersonData
 from domain import commands as c
 from domain.events import RecordedEvent, stream_id_for
 from domain.programme import Role
 from domain.status import JourneyStatus
+from infra.settings import Settings
+from store.eventstore import EventStore
+from store.vault import PeopleVault, PersonData
 from tests.integration.conftest import Mail, MailServer, WebhookReceiver
 from tests.support import CPH, fast_cohort, fast_programme, nominate
-from workers.journeys import start_journey
-from workers.settings import Settings
 from workers.worker import build_worker, components
+from workflows.client import start_journey
 from workflows.journey import CommandResult
 from workflows.journey import TalentJourneyWorkflow as wf
 

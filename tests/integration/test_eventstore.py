@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 import asyncpg
 import pytest
 
-from activities.store.eventstore import ConcurrencyError, EventStore, UnknownPosition
 from domain import commands as c
 from domain.events import EventMetadata, NewEvent, RecordedEvent, TalentNominated, stream_id_for
 from domain.journey import next_wakeup
 from domain.status import status_of
+from store.eventstore import ConcurrencyError, EventStore, UnknownPosition
 from tests.support import COORD, CPH, LEADER, SYSTEM, TALENT, Journey, nominate, reference_cohort, reference_programme
 
 META = EventMetadata(actor="p-coord", correlation_id="corr-1")

@@ -7,10 +7,10 @@ import asyncio
 import asyncpg
 import pytest
 
-from activities.store.eventstore import EventStore
 from api.problems import Problem
 from api.routers.feed import FeedEvent, feed_page
 from domain.events import stream_id_for
+from store.eventstore import EventStore
 from tests.integration.test_eventstore import META, _journey
 
 #: How long (real time) a reader waits for the server-wide watermark to pass the last commit.

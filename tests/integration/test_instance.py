@@ -16,10 +16,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from activities.store.db import key_id
-from activities.store.vault import PeopleVault, PersonData
-from tests.integration.test_talent_dev import free_port
-from workers.postgres import (
+from infra.postgres import (
     InstanceMismatch,
     create_database,
     database_for,
@@ -27,7 +24,10 @@ from workers.postgres import (
     open_pool,
     server_dsn,
 )
-from workers.settings import Settings
+from infra.settings import Settings
+from store.db import key_id
+from store.vault import PeopleVault, PersonData
+from tests.integration.test_talent_dev import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY_A, KEY_B = os.urandom(32), os.urandom(32)

@@ -39,15 +39,15 @@ from activities.notify import (
     WebhookSender,
     webhook_keys,
 )
-from activities.store.eventstore import EventStore
-from activities.store.vault import PeopleVault, PersonData
 from activities.templates import one_line, unsafe_char
 from domain import commands as c
 from domain.events import EventMetadata, NewEvent, stream_id_for
 from domain.programme import Role
+from infra.settings import Settings
+from store.eventstore import EventStore
+from store.vault import PeopleVault, PersonData
 from tests.integration.conftest import HOST, WEBHOOK_SECRET, MailServer, TlsPair, WebhookReceiver
 from tests.support import CPH, SYSTEM, Journey, nominate, reference_cohort, reference_programme
-from workers.settings import Settings
 from workers.worker import components
 
 SENDER = "talent-journey@example.org"

@@ -13,8 +13,8 @@ import pytest
 from cli import simulate
 from cli.main import build_parser
 from domain.calendar import danish_holidays
+from infra.settings import Settings
 from tests.support import ROOT, compressed_programme, reference_programme
-from workers.settings import Settings
 
 
 async def simulation_databases(dsn: str) -> set[str]:

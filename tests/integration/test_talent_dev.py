@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from workers.postgres import create_database, drop_database, server_dsn
+from infra.postgres import create_database, drop_database, server_dsn
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_WITHIN = 60.0

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 from pydantic import ValidationError
 
-from activities.store.vault import Erased, PeopleVault, PersonData, PersonErased, VaultError
+from store.vault import Erased, PeopleVault, PersonData, PersonErased, VaultError
 
 KEK = bytes(range(32))
 OTHER_KEK = bytes(range(32, 64))

@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from activities.store.vault import Erased, PeopleVault, PersonData, PersonErased
+from store.vault import Erased, PeopleVault, PersonData, PersonErased
 
 KEK = bytes(range(32))
 

@@ -16,8 +16,8 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from infra.settings import Settings
 from tests.workflows.journeys import Journeys, end_journey
-from workers.settings import Settings
 from workers.worker import build_worker, components, register_search_attributes
 
 

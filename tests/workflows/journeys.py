@@ -26,7 +26,7 @@ from domain import commands as c
 from domain.programme import Cohort, Programme
 from domain.status import JourneyStatus, MilestoneView
 from tests.support import COORD, CPH, LEADER, TALENT, nominate
-from workers.journeys import start_journey
+from workflows.client import start_journey
 from workflows.journey import CommandResult, TalentJourneyWorkflow
 
 Handle = WorkflowHandle[TalentJourneyWorkflow, JourneyStatus]

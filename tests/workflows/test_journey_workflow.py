@@ -46,7 +46,7 @@ from tests.workflows.journeys import (
     types,
     working_days_later,
 )
-from workers.journeys import journey_handle, start_journey
+from workflows.client import journey_handle, start_journey
 from workflows.journey import JourneyInput, TalentJourneyWorkflow
 from workflows.names import AT_RISK, COHORT_ID, JOURNEY_STATE
 

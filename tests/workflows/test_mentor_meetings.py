@@ -9,9 +9,9 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.store.eventstore import EventStore
 from domain import commands as c
 from domain.status import status_of
+from store.eventstore import EventStore
 from tests.support import COORD, LEADER, TALENT, reference_cohort, reference_programme
 from tests.workflows.journeys import (
     Handle,

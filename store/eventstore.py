@@ -27,11 +27,11 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
-from activities.store.db import Connection
-from activities.store.projection import OutboxRow, Projection, StatusRow, access_for, project, status_row
 from domain import events as e
 from domain.journey import JourneyState, evolve
 from domain.status import JourneyStatus, status_of
+from store.db import Connection
+from store.projection import OutboxRow, Projection, StatusRow, access_for, project, status_row
 
 
 class ConcurrencyError(Exception):

@@ -34,7 +34,7 @@ class Migration:
 
 def migrations() -> list[Migration]:
     """The packaged migrations, in order of their file names."""
-    folder = resources.files("activities.store") / "migrations"
+    folder = resources.files("store") / "migrations"
     files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return [Migration(f.name, f.read_text(encoding="utf-8")) for f in files]
 

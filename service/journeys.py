@@ -19,9 +19,6 @@ import structlog
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.store.calendar_feeds import CalendarFeeds
-from activities.store.eventstore import ConcurrencyError
-from activities.store.vault import PersonData
 from api.auth import Principal
 from api.deps import SCOPE, Resources
 from api.models import NominationIn
@@ -30,7 +27,10 @@ from domain import commands as c
 from domain.errors import DomainError
 from domain.events import EventMetadata, stream_id_for
 from domain.journey import decide
-from workers.journeys import journey_handle, start_journey
+from store.calendar_feeds import CalendarFeeds
+from store.eventstore import ConcurrencyError
+from store.vault import PersonData
+from workflows.client import journey_handle, start_journey
 from workflows.journey import CommandResult, TalentJourneyWorkflow
 
 log = structlog.get_logger("talent.api")

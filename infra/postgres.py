@@ -13,9 +13,9 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import structlog
 
-from activities.store.db import Connection, bind_instance, create_pool, instance_key_id, key_id, migrate
-from activities.store.vault import PeopleVault
-from workers.settings import Settings
+from infra.settings import Settings
+from store.db import Connection, bind_instance, create_pool, instance_key_id, key_id, migrate
+from store.vault import PeopleVault
 
 log = structlog.get_logger("talent.postgres")
 LOCAL_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"

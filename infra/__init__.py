@@ -1,0 +1,1 @@
+"""Infrastructure: typed settings, logging, finding and binding PostgreSQL, the Temporal dev server."""

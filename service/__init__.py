@@ -1,0 +1,1 @@
+"""The application service layer: what every entry point (HTTP, dashboard, CLI) does, in one place."""
