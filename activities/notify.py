@@ -13,19 +13,17 @@ backoff until the last attempt, which dead-letters what is still failing.
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import hashlib
 import hmac
 import json
-import re
 import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from typing import Any, Literal
+from typing import Any
 
 import aiosmtplib
 import asyncpg
@@ -35,8 +33,10 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.templates import Language, render, unsafe_char
+from activities.templates import render, unsafe_char
 from domain.events import public_event_data
+from domain.values import Language
+from infra.settings import SmtpTls
 from store.vault import Erased, PeopleVault, PersonData
 
 log = structlog.get_logger("talent.notify")
@@ -113,11 +113,6 @@ class DeliverOutput(BaseModel):
     dead: int = 0
     retrying: int = 0
 
-
-#: How the SMTP connection is protected: STARTTLS when the server offers it (the default), STARTTLS
-#: or nothing sent, TLS from the first byte (port 465), or plain text.
-SmtpTls = Literal["starttls-if-offered", "starttls-required", "tls", "none"]
-SMTP_TLS_MODES: tuple[SmtpTls, ...] = ("starttls-if-offered", "starttls-required", "tls", "none")
 
 #: `last_error` of a message held back because the server would not speak TLS.
 STARTTLS_NOT_OFFERED = "smtp STARTTLS required but not offered"
@@ -196,36 +191,6 @@ class WebhookConfig:
     def __post_init__(self) -> None:
         if not self.keys or not all(self.keys):
             raise ValueError("a webhook needs at least one non-empty signing key")
-
-
-_WHSEC = "whsec_"
-
-
-def webhook_keys(secrets: str) -> tuple[bytes, ...]:
-    """The signing keys in a TALENT_WEBHOOK_SECRET value: secrets separated by spaces or commas.
-
-    A `whsec_<base64>` secret (the Standard Webhooks form) signs with the bytes its base64 holds;
-    any other string, as before that convention was adopted, with its UTF-8 bytes (an integrator
-    verifies it with `Webhook(secret.encode())`). Errors never quote the secret.
-    """
-    keys: list[bytes] = []
-    for secret in re.split(r"[\s,]+", secrets.strip()):
-        if not secret:
-            continue
-        if secret.startswith(_WHSEC):
-            encoded = secret.removeprefix(_WHSEC)
-            try:
-                key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-            except binascii.Error:
-                raise ValueError("TALENT_WEBHOOK_SECRET: a whsec_ secret must be followed by base64") from None
-        else:
-            key = secret.encode()
-        if not key:
-            raise ValueError("TALENT_WEBHOOK_SECRET: a whsec_ secret must not be empty")
-        keys.append(key)
-    if not keys:
-        raise ValueError("TALENT_WEBHOOK_SECRET holds no secret")
-    return tuple(keys)
 
 
 def sign(keys: tuple[bytes, ...], msg_id: str, timestamp: int, body: bytes) -> str:

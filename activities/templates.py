@@ -5,9 +5,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from string import Template
-from typing import Literal
 
-Language = Literal["da", "en"]
+from domain.values import Language
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
-from domain import programme
+from domain import programme, values
+from infra.auth import PERSON_ID_PATTERN
 
 # -- the characters no value may carry ---------------------------------------------------------
 
@@ -107,7 +108,7 @@ Key = programme.Key
 #: A milestone key as the domain writes it: `approval`, `session:<key>`, `track:<key>`, `mentor_meeting:<n>`.
 MilestoneKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{0,31}(:[a-z0-9][a-z0-9_-]{0,63})?$")]
 #: A person's id, as the HR system or the identity provider gives it.
-PersonId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"), _PLAIN]
+PersonId = Annotated[str, StringConstraints(pattern=PERSON_ID_PATTERN), _PLAIN]
 #: A cohort's id.
 CohortId = Annotated[str, StringConstraints(min_length=1, max_length=64), _PLAIN]
 #: A person's name: one line, any script.
@@ -121,7 +122,7 @@ ExternalRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,64}
 #: A free text (motivation, reflection, notes, a reason, a comment): line breaks and tabs allowed.
 Text = Annotated[str, StringConstraints(min_length=1, max_length=20_000), _FREE]
 #: The language a person's notifications are written in.
-Language = Literal["da", "en"]
+Language = values.Language
 
 
 class _In(BaseModel):

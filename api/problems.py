@@ -12,12 +12,21 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.errors import DomainError, ProgrammeInvalid
-from store.catalog import CatalogConflict, UnknownProgramme
-from store.vault import PersonErased
+from service.errors import (
+    JourneyEnded,
+    JourneyExists,
+    LeaderIsTalent,
+    NotFound,
+    PersonErased,
+    ServiceError,
+    UnknownCohort,
+    UnknownProgramme,
+)
+from store.catalog import CatalogConflict
+from workflows.client import refusal
 
 PROBLEM = "application/problem+json"
 log = structlog.get_logger("talent.api")
@@ -25,6 +34,19 @@ log = structlog.get_logger("talent.api")
 _UNAVAILABLE = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED})
 #: Domain refusal kinds and the HTTP status each means.
 KIND_STATUS = {"conflict": 409, "invalid": 422, "forbidden": 403, "not_found": 404}
+#: The application's refusals (`service.errors`, the stores' own): the HTTP status and title of
+#: each; the detail is the error's message, the code its stable `code`.
+ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
+    NotFound: (404, "Not found"),
+    JourneyEnded: (409, "Journey closed"),
+    JourneyExists: (409, "Journey exists"),
+    UnknownCohort: (422, "Invalid request"),
+    LeaderIsTalent: (422, "Invalid request"),
+    UnknownProgramme: (422, "Unknown programme"),
+    CatalogConflict: (409, "Already exists"),
+    # A free text for an erased person cannot be stored: nothing is written.
+    PersonErased: (409, "Person erased"),
+}
 
 
 class ProblemDetails(BaseModel):
@@ -113,15 +135,15 @@ def from_domain(error: DomainError) -> Problem:
     return Problem(KIND_STATUS.get(error.kind, 409), "Command refused", error.message, code=error.code)
 
 
-def from_update_failure(error: WorkflowUpdateFailedError) -> Problem:
-    """A refusal raised inside the workflow (a validator or handler): type is the domain code."""
-    cause = error.cause
-    if isinstance(cause, ApplicationError) and cause.type:
-        kind = "conflict"
-        if cause.details and isinstance(cause.details[0], dict):
-            kind = str(cause.details[0].get("kind", "conflict"))
-        return Problem(KIND_STATUS.get(kind, 409), "Command refused", cause.message, code=cause.type)
-    return Problem(409, "Command refused", "the journey refused the command", code="refused")
+def from_error(error: ServiceError | UnknownProgramme | CatalogConflict | PersonErased) -> Problem:
+    """An application refusal (`ERROR_STATUS`): its code travels along."""
+    status, title = next(
+        (found for kind, found in ERROR_STATUS.items() if isinstance(error, kind)), (409, "Request refused")
+    )
+    detail = error.message if isinstance(error, ServiceError) else str(error)
+    if isinstance(error, PersonErased):
+        detail = "the person's data was erased"  # never the person's id in an answer
+    return Problem(status, title, detail, code=error.code)
 
 
 def install(app: FastAPI) -> None:
@@ -137,7 +159,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(WorkflowUpdateFailedError)
     async def _update(_: Request, exc: WorkflowUpdateFailedError) -> JSONResponse:
-        return problem_response(from_update_failure(exc))
+        return problem_response(from_domain(refusal(exc)))
+
+    for application_error in (ServiceError, PersonErased, CatalogConflict, UnknownProgramme):
+
+        @app.exception_handler(application_error)
+        async def _application(_: Request, exc: Exception) -> JSONResponse:
+            assert isinstance(exc, ServiceError | PersonErased | CatalogConflict | UnknownProgramme)
+            return problem_response(from_error(exc))
 
     @app.exception_handler(ProgrammeInvalid)
     async def _invalid(_: Request, exc: ProgrammeInvalid) -> JSONResponse:
@@ -150,19 +179,6 @@ def install(app: FastAPI) -> None:
                 extra={"errors": exc.errors},
             )
         )
-
-    @app.exception_handler(PersonErased)
-    async def _erased(_: Request, exc: PersonErased) -> JSONResponse:
-        # A free text for an erased talent's journey cannot be stored: nothing is written.
-        return problem_response(Problem(409, "Person erased", "the person's data was erased", code=exc.code))
-
-    @app.exception_handler(CatalogConflict)
-    async def _conflict(_: Request, exc: CatalogConflict) -> JSONResponse:
-        return problem_response(Problem(409, "Already exists", str(exc), code=exc.code))
-
-    @app.exception_handler(UnknownProgramme)
-    async def _unknown_programme(_: Request, exc: UnknownProgramme) -> JSONResponse:
-        return problem_response(Problem(422, "Unknown programme", str(exc), code=exc.code))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,63 +1,15 @@
-"""Running the API: its resources from settings, and a uvicorn server that stops on a signal."""
+"""Running the API: a uvicorn server that stops on a signal (its resources come from `service.bootstrap`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Generator
+from collections.abc import Generator
 
-import asyncpg
-import structlog
 import uvicorn
 
 from api.app import create_app
-from api.auth import Authenticator
-from api.deps import Resources
-from infra.postgres import open_pool
-from infra.settings import Settings
-from infra.temporal import connect
-from store.catalog import Catalog
-from store.eventstore import EventStore
-from store.vault import PeopleVault
-
-log = structlog.get_logger("talent.api")
-
-
-def authenticator(settings: Settings) -> Authenticator:
-    """Tokens file and/or JWT verification, as configured."""
-    return Authenticator.from_file(
-        settings.tokens_file,
-        jwt_secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
-        jwt_issuer=settings.jwt_issuer,
-        jwt_audience=settings.jwt_audience,
-        jwks_url=settings.jwt_jwks_url,
-        jwks_algorithms=[a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()],
-    )
-
-
-@contextlib.asynccontextmanager
-async def open_resources(
-    settings: Settings, *, pool: asyncpg.Pool[asyncpg.Record] | None = None
-) -> AsyncIterator[Resources]:
-    """What the API needs, built from settings (a given `pool` is used and left open)."""
-    auth = authenticator(settings)
-    own_pool = pool is None
-    if pool is None:
-        pool = await open_pool(settings, max_size=10)
-    try:
-        yield Resources(
-            settings=settings,
-            pool=pool,
-            store=EventStore(pool),
-            vault=PeopleVault(pool, settings.master_key()),
-            catalog=Catalog(pool),
-            temporal=await connect(settings),
-            authenticator=auth,
-            task_queue=settings.task_queue,
-        )
-    finally:
-        if own_pool:
-            await pool.close()
+from service.bootstrap import Resources
 
 
 class Server(uvicorn.Server):

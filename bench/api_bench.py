@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import os
 import socket
 import statistics
@@ -41,20 +42,17 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.auth import Authenticator, TokenEntry
-from api.deps import Resources
 from api.runtime import serve
+from bench.support import compressed_cohort, compressed_programme
 from domain import commands as c
 from infra.devserver import dev_server_args, temporal_binary
-from infra.logging import configure_logging
 from infra.postgres import create_database, drop_database, server_dsn
 from infra.settings import Settings
-from store.catalog import Catalog
+from service import bootstrap
+from service.bootstrap import Resources
 from store.db import create_pool, migrate
-from store.eventstore import EventStore
-from store.vault import PeopleVault
-from tests.support import compressed_cohort, compressed_programme
-from workers.worker import build_worker, components
-from workflows.client import journey_handle
+from workers.worker import build_worker
+from workflows.client import execute, journey_handle
 from workflows.names import SEARCH_ATTRIBUTES
 
 TOKENS = [
@@ -107,7 +105,8 @@ async def main() -> None:
     parser.add_argument("--commands", type=int, default=200, help="commands per measurement")
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
-    configure_logging(fmt="console", level="WARNING")  # a log line per request would be measured too
+    # A log line per request would be measured too.
+    bootstrap.configure(Settings.model_validate({"TALENT_LOG_FORMAT": "console"}), level="WARNING")
 
     server = await server_dsn(ROOT / ".data" / "bench")
     name = f"talent_apibench_{uuid.uuid4().hex[:8]}"
@@ -121,37 +120,33 @@ async def main() -> None:
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_extra_args=dev_server_args(),
     )
+    # A throw-away vault key, shared by the worker and the API.
     settings = Settings.model_validate(
-        {"data_dir": ROOT / ".data" / "bench", "TALENT_TASK_QUEUE": f"apibench-{uuid.uuid4().hex[:6]}"}
+        {
+            "data_dir": ROOT / ".data" / "bench",
+            "TALENT_TASK_QUEUE": f"apibench-{uuid.uuid4().hex[:6]}",
+            "TALENT_VAULT_KEY": base64.b64encode(os.urandom(32)).decode(),
+        }
     )
-    vault = PeopleVault(pool, os.urandom(32))
-    resources = Resources(
-        settings=settings,
-        pool=pool,
-        store=EventStore(pool),
-        vault=vault,
-        catalog=Catalog(pool),
-        temporal=env.client,
-        authenticator=Authenticator(TOKENS),
-        task_queue=settings.task_queue,
-    )
+    resources = bootstrap.resources(settings, pool=pool, temporal=env.client, authenticator=Authenticator(TOKENS))
     port, stop = free_port(), asyncio.Event()
     try:
-        async with components(settings, pool) as parts:
-            parts.vault = vault
-            async with build_worker(env.client, parts, task_queue=settings.task_queue):
-                api = asyncio.create_task(serve(resources, host="127.0.0.1", port=port, stop=stop))
-                limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30) as http:
-                    for _ in range(100):
-                        try:
-                            if (await http.get("/healthz")).status_code == 200:
-                                break
-                        except httpx.TransportError:
-                            await asyncio.sleep(0.1)
-                    await run(http, resources, args)
-                stop.set()
-                await api
+        async with (
+            bootstrap.worker_components(settings, pool) as parts,
+            build_worker(env.client, parts, task_queue=settings.task_queue),
+        ):
+            api = asyncio.create_task(serve(resources, host="127.0.0.1", port=port, stop=stop))
+            limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30) as http:
+                for _ in range(100):
+                    try:
+                        if (await http.get("/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.1)
+                await run(http, resources, args)
+            stop.set()
+            await api
     finally:
         await env.shutdown()
         await pool.close()
@@ -220,7 +215,7 @@ async def run(http: httpx.AsyncClient, resources: Resources, args: argparse.Name
     async def direct(i: int) -> None:
         handle = journey_handle(resources.temporal, journeys[i % len(journeys)])
         command = c.LogMentorMeeting(actor_id="p-leader", actor_role="leader", held_on=date.today())
-        await handle.execute_update("log_mentor_meeting", command)
+        await execute(handle, command)
 
     print(f"commands at {args.concurrency} concurrent clients, {args.commands} each (mentor meetings):")
     direct_p50, direct_rate = row("execute_update (baseline)", *await measure(args.commands, args.concurrency, direct))

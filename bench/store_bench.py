@@ -26,13 +26,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from domain import commands as c
-from domain.events import EventMetadata, NewEvent, TalentNominated, event_json, stream_id_for
-from domain.journey import next_wakeup
-from infra.postgres import create_database, drop_database, server_dsn
-from store.db import create_pool, migrate
-from store.eventstore import EventStore
-from tests.support import (
+from bench.support import (
     COORD,
     CPH,
     LEADER,
@@ -43,6 +37,12 @@ from tests.support import (
     reference_cohort,
     reference_programme,
 )
+from domain import commands as c
+from domain.events import EventMetadata, NewEvent, TalentNominated, event_json, stream_id_for
+from domain.journey import next_wakeup
+from infra.postgres import create_database, drop_database, server_dsn
+from store.db import create_pool, migrate
+from store.eventstore import EventStore
 
 META = EventMetadata(actor="bench", correlation_id="bench")
 

@@ -37,16 +37,18 @@ from temporalio.worker import (
     Worker,
 )
 
+from bench.support import COORD, compressed_cohort, reference_cohort, reference_programme, scaled
 from bench.trivial import TrivialWorkflow, noop
 from domain import commands as c
-from domain.programme import Programme, load_programme
+from domain.programme import Programme
 from infra.devserver import dev_server_args, temporal_binary
 from infra.postgres import create_database, drop_database, server_dsn
+from infra.programmes import load_programme
 from infra.settings import Settings
+from service.bootstrap import worker_components
 from store.db import create_pool, migrate
-from tests.support import COORD, compressed_cohort, reference_cohort, reference_programme, scaled
-from workers.worker import components, workflow_runner
-from workflows.client import start_journey
+from workers.worker import workflow_runner
+from workflows.client import execute, start_journey
 from workflows.journey import TalentJourneyWorkflow
 from workflows.names import SEARCH_ATTRIBUTES
 
@@ -95,7 +97,7 @@ async def run_journeys(client: Client, programme: Programme, n: int, task_queue:
             cohort=cohort,
         )
         handle = await start_journey(client, nomination, task_queue=task_queue)
-        await handle.execute_update("decide_nomination", c.DecideNomination(**COORD, decision="approve"))
+        await execute(handle, c.DecideNomination(**COORD, decision="approve"))
         status = await handle.result()
         return status.version
 
@@ -140,7 +142,7 @@ async def main() -> None:
     settings = Settings.model_validate({"data_dir": ROOT / ".data" / "bench"})
     try:
         counter = ActivityCounter()
-        async with components(settings, pool) as parts:
+        async with worker_components(settings, pool) as parts:
             worker = Worker(
                 env.client,
                 task_queue=task_queue,

@@ -1,8 +1,8 @@
 """Operator commands: publish a programme, create a cohort, nominate, read a journey, erase a person.
 
 They act as the API does (the same service code, the same checks) on the configured database
-and Temporal. Exit codes: 0 done, 1 refused or invalid input (the message says why), 2 a
-dependency (PostgreSQL, Temporal) is unreachable.
+and Temporal. Exit codes (mapped in `cli.main`): 0 done, 1 refused or invalid input (the message
+says why), 2 a dependency (PostgreSQL, Temporal) is unreachable.
 """
 
 from __future__ import annotations
@@ -19,15 +19,16 @@ from pydantic import ValidationError
 
 from api.auth import Principal, Role
 from api.models import NominationIn
-from api.problems import Problem
-from api.runtime import open_resources
 from domain import commands as c
 from domain.errors import ProgrammeInvalid
 from domain.events import stream_id_for
-from domain.programme import load_programme, parse_cohort
+from domain.programme import parse_cohort
 from infra.postgres import open_pool
+from infra.programmes import load_programme
 from infra.settings import Settings
 from service import journeys as service
+from service import people
+from service.bootstrap import open_resources
 from store.catalog import Catalog, CatalogConflict, UnknownProgramme
 from store.eventstore import EventStore
 
@@ -146,12 +147,7 @@ async def erase_person(settings: Settings, person_id: str, *, confirmed: bool) -
     if not confirmed:
         raise Refused(f"erasing {person_id} cannot be undone: repeat with --yes")
     async with open_resources(settings) as resources:
-        result = await service.erase_person(resources, person_id, _operator())
+        result = await people.erase_person(resources, person_id, _operator())
     state = "was already erased" if result["already_erased"] else "erased"
     print(f"{person_id} {state}; noted in {len(result['journeys'])} journey(s)")
     return 0
-
-
-def problem_message(exc: Problem) -> str:
-    """A refusal from the service code, as one line."""
-    return f"{exc.detail} ({exc.code})"

@@ -35,11 +35,19 @@ class OutcomeFact(_Frozen):
     appointed: bool
     on: date
 
+    @property
+    def applied(self) -> bool:
+        """Whether it records an application: one for a leader post, or an appointment (which implies one)."""
+        return self.applied_for_leader_post or self.appointed
+
 
 class JourneyFacts(_Frozen):
     """What the KPIs need of one journey: its status view and the facts the view does not keep."""
 
     status: JourneyStatus
+    #: The talent was enrolled (TalentEnrolled) / the programme started for them (JourneyStarted).
+    enrolled: bool = False
+    started: bool = False
     #: The first evaluation's instant (ProgrammeCompleted / ProgrammeNotCompleted); follow-ups count from it.
     evaluated_at: AwareDatetime | None = None
     #: Milestones whose latest MilestoneMet was late (met after the deadline, or after slipping).
@@ -50,10 +58,15 @@ class JourneyFacts(_Frozen):
 def facts_from_events(status: JourneyStatus, events: Iterable[e.Event]) -> JourneyFacts:
     """A journey's facts from its status view and its events (in stream order; other types are ignored)."""
     evaluated_at: datetime | None = None
+    enrolled = started = False
     late: dict[str, bool] = {}
     outcomes: list[OutcomeFact] = []
     for event in events:
         match event:
+            case e.TalentEnrolled():
+                enrolled = True
+            case e.JourneyStarted():
+                started = True
             case e.ProgrammeCompleted() | e.ProgrammeNotCompleted():
                 evaluated_at = evaluated_at or event.evaluated_at
             case e.MilestoneMet():
@@ -68,6 +81,8 @@ def facts_from_events(status: JourneyStatus, events: Iterable[e.Event]) -> Journ
                 pass
     return JourneyFacts(
         status=status,
+        enrolled=enrolled,
+        started=started,
         evaluated_at=evaluated_at,
         late_milestones=frozenset(k for k, was_late in late.items() if was_late),
         outcomes=tuple(outcomes),
@@ -230,7 +245,7 @@ def compute_kpis(journeys: Sequence[JourneyFacts], *, as_of: datetime) -> Kpis:
                 continue
             eligible += 1
             by = end.date()
-            applied += any((o.applied_for_leader_post or o.appointed) and o.on <= by for o in j.outcomes)
+            applied += any(o.applied and o.on <= by for o in j.outcomes)
             appointed += any(o.appointed and o.on <= by for o in j.outcomes)
         horizons.append(
             OutcomeHorizonKpis(
@@ -265,4 +280,35 @@ def compute_kpis(journeys: Sequence[JourneyFacts], *, as_of: datetime) -> Kpis:
         outcomes=tuple(horizons),
         appointed=len(days),
         median_days_to_appointment=float(statistics.median(days)) if days else None,
+    )
+
+
+# -- the funnel ------------------------------------------------------------------------------------
+
+
+class Funnel(_Frozen):
+    """How many journeys reached each stage; a journey counts at every stage up to the furthest it reached."""
+
+    nominated: int
+    enrolled: int
+    active: int
+    completed: int
+    applied: int = Field(description="Journeys with an application recorded (`OutcomeFact.applied`), at any time.")
+    appointed: int
+
+
+def compute_funnel(journeys: Sequence[JourneyFacts]) -> Funnel:
+    """The funnel of `journeys`: a completed journey was also enrolled and active, even if it is closed now.
+
+    Completion is the status' evaluation (an override counts as it was decided).
+    """
+    completed = [j.status.completion == "completed" for j in journeys]
+    active = [j.started or done for j, done in zip(journeys, completed, strict=True)]
+    return Funnel(
+        nominated=len(journeys),
+        enrolled=sum(j.enrolled or a for j, a in zip(journeys, active, strict=True)),
+        active=sum(active),
+        completed=sum(completed),
+        applied=sum(any(o.applied for o in j.outcomes) for j in journeys),
+        appointed=sum(any(o.appointed for o in j.outcomes) for j in journeys),
     )

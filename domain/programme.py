@@ -7,7 +7,6 @@ import math
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -183,6 +182,17 @@ class Programme(_Frozen):
         """Sessions whose attendance counts towards completion."""
         return tuple(s for s in self.sessions if s.mandatory)
 
+    def rungs_for(self, milestone_kind: str) -> tuple[tuple[int, RungDef], ...]:
+        """The escalation ladder of a kind of milestone, as (rung number, rung), in order.
+
+        Only a coordinator can decide a nomination, so an approval climbs only the coordinator's
+        rungs (the last rung if none is the coordinator's); every other milestone climbs them all.
+        """
+        indexed = tuple(enumerate(self.escalation.rungs, start=1))
+        if milestone_kind == "approval":
+            return tuple((i, r) for i, r in indexed if r.recipient == "coordinator") or indexed[-1:]
+        return indexed
+
     def sessions_required(self) -> int:
         """How many mandatory sessions must be attended."""
         return math.ceil(self.completion.min_attendance_share * len(self.mandatory_sessions()) - 1e-9)
@@ -241,23 +251,6 @@ class Cohort(_Frozen):
             raise ProgrammeInvalid(errors)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A YAML loader that refuses duplicate mapping keys instead of silently keeping the last."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    mapping: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in mapping:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        mapping[key] = loader.construct_object(value_node, deep=deep)
-    return mapping
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _format_errors(exc: ValidationError) -> list[str]:
     out: list[str] = []
     for err in exc.errors(include_url=False):
@@ -276,17 +269,6 @@ def parse_programme(data: Any) -> Programme:
         return Programme.model_validate(data)
     except ValidationError as exc:
         raise ProgrammeInvalid(_format_errors(exc)) from exc
-
-
-def load_programme(text: str) -> Programme:
-    """Parse a programme from YAML or JSON text (JSON is YAML) and validate it."""
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ProgrammeInvalid([f"programme: not valid YAML or JSON: {exc}"]) from exc
-    if not isinstance(data, dict):
-        raise ProgrammeInvalid(["programme: expected a mapping at the top level"])
-    return parse_programme(data)
 
 
 def parse_cohort(data: Any) -> Cohort:

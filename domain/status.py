@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from typing import Any
 
-import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
 
 from domain.events import JourneyStateName, MilestoneKind
 from domain.journey import JourneyState, MilestoneStatus
 from domain.programme import Role
+from domain.values import AtRiskReason
+
+#: The states in which a journey's deadlines run (a paused journey's clock stands still, §8.4).
+DEADLINE_STATES: frozenset[JourneyStateName] = frozenset({"nominated", "enrolled", "active"})
 
 
 class _Frozen(BaseModel):
@@ -48,6 +52,69 @@ class EscalationView(_Frozen):
     # Added later, with defaults: status JSON stored before them still parses.
     acknowledged_at: AwareDatetime | None = None
     acknowledged_by: str | None = None
+    #: This rung is its ladder's last: the journey is at risk until the milestone is resolved.
+    at_risk: bool = False
+
+
+class LadderView(_Frozen):
+    """A slipped milestone's running ladder (its unresolved rungs): how far it climbed, and since when.
+
+    `at_risk` is the domain's rule (the ladder reached its own last rung), the one the at-risk
+    reasons follow; `last_rung` is that last rung's number (None in rows stored before it).
+    """
+
+    milestone: str
+    rung: int
+    last_rung: int | None
+    recipient_role: Role
+    first_raised_at: AwareDatetime
+    raised_at: AwareDatetime
+    at_risk: bool
+    acknowledged_at: AwareDatetime | None = None
+    acknowledged_by: str | None = None
+
+
+def _escalated_milestone(reason: Any) -> str | None:
+    """The milestone of an "escalated" at-risk reason, as stored (text or model), else None."""
+    if not isinstance(reason, dict):
+        reason = str(reason)  # an AtRiskReason reads as its stored text
+    if isinstance(reason, str):
+        try:
+            return AtRiskReason.parse(reason).milestone
+        except ValueError:
+            return None
+    if isinstance(reason, dict) and reason.get("kind", "escalated") == "escalated":
+        found = reason.get("milestone")
+        return str(found) if found else None
+    return None
+
+
+def ladders_from_escalations(escalations: Any, at_risk_reasons: Any) -> list[dict[str, Any]]:
+    """Open ladders derived from stored status data that predates `ladders` (the last rung unknown)."""
+    at_risk = {_escalated_milestone(r) for r in at_risk_reasons or ()}
+    by_milestone: dict[str, list[dict[str, Any]]] = {}
+    for x in escalations or ():
+        if isinstance(x, dict) and x.get("resolved_at") is None:
+            by_milestone.setdefault(str(x["milestone"]), []).append(x)
+    found = []
+    for milestone, raised in by_milestone.items():
+        top = max(raised, key=lambda x: int(x["rung"]))
+        acknowledged = [x for x in raised if x.get("acknowledged_at")]
+        ack = max(acknowledged, key=lambda x: str(x["acknowledged_at"])) if acknowledged else None
+        found.append(
+            {
+                "milestone": milestone,
+                "rung": int(top["rung"]),
+                "last_rung": int(top["rung"]) if milestone in at_risk else None,
+                "recipient_role": top["recipient_role"],
+                "first_raised_at": min(str(x["raised_at"]) for x in raised),
+                "raised_at": top["raised_at"],
+                "at_risk": milestone in at_risk,
+                "acknowledged_at": ack["acknowledged_at"] if ack else None,
+                "acknowledged_by": ack.get("acknowledged_by") if ack else None,
+            }
+        )
+    return found
 
 
 class JourneyStatus(_Frozen):
@@ -75,16 +142,67 @@ class JourneyStatus(_Frozen):
     external_ref_ref: str | None = None
     #: Dates of mentor meetings the talent logged that wait for the nearest leader's confirmation.
     pending_meetings: tuple[date, ...] = ()
+    #: The current leader's leader, who follows the journey read-only (§8.1).
+    leaders_leader_id: str | None = None
+    #: Keys of the tracks the talent submitted that wait for the nearest leader's sign-off.
+    awaiting_signoff: tuple[str, ...] = ()
+    #: The running escalation ladders, one per slipped milestone (rows stored before: derived on reading).
+    ladders: tuple[LadderView, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_ladders(cls, data: Any) -> Any:
+        """Status JSON stored before `ladders` gets them from its escalations and at-risk reasons."""
+        if isinstance(data, dict) and "ladders" not in data and data.get("escalations"):
+            return {**data, "ladders": ladders_from_escalations(data["escalations"], data.get("at_risk_reasons"))}
+        return data
+
+    @property
+    def open_escalations(self) -> int:
+        """Open escalations, counted as the lists show them: running ladders, not rungs."""
+        return len(self.ladders)
 
 
 def next_deadline(state: JourneyState) -> datetime | None:
     """The earliest open milestone deadline, else the completion evaluation while running."""
-    if state.state not in ("nominated", "enrolled", "active"):
+    if state.state not in DEADLINE_STATES:
         return None
     dues = [m.due_at for m in state.milestones if m.status == "open"]
     if dues:
         return min(dues)
     return state.evaluate_at if state.state in ("enrolled", "active") else None
+
+
+def awaiting_signoff(state: JourneyState) -> tuple[str, ...]:
+    """Tracks submitted and waiting for the nearest leader (a track needing no sign-off is done at once)."""
+    return tuple(t.key for t in state.tracks if t.status == "submitted")
+
+
+def ladders(state: JourneyState) -> list[dict[str, Any]]:
+    """The running ladders as plain data (LadderView's shape): one per milestone with unresolved rungs."""
+    by_milestone: dict[str, list[Any]] = {}
+    for x in state.escalations:
+        if x.resolved_at is None:
+            by_milestone.setdefault(x.milestone, []).append(x)
+    found = []
+    for key, raised in by_milestone.items():
+        top = max(raised, key=lambda x: x.rung)
+        m = state.milestone(key)
+        plan = m.ladder if m is not None else ()
+        found.append(
+            {
+                "milestone": key,
+                "rung": top.rung,
+                "last_rung": plan[-1].rung if plan else None,
+                "recipient_role": top.recipient_role,
+                "first_raised_at": min(x.raised_at for x in raised),
+                "raised_at": top.raised_at,
+                "at_risk": any(x.at_risk for x in raised),
+                "acknowledged_at": m.acknowledged_at if m is not None else None,
+                "acknowledged_by": m.acknowledged_by if m is not None else None,
+            }
+        )
+    return found
 
 
 def status_data(state: JourneyState) -> dict[str, Any]:
@@ -127,6 +245,7 @@ def status_data(state: JourneyState) -> dict[str, Any]:
                 "resolved_at": x.resolved_at,
                 "acknowledged_at": x.acknowledged_at,
                 "acknowledged_by": x.acknowledged_by,
+                "at_risk": x.at_risk,
             }
             for x in state.escalations
         ],
@@ -136,12 +255,22 @@ def status_data(state: JourneyState) -> dict[str, Any]:
         "version": state.version,
         "external_ref_ref": state.external_ref_ref,
         "pending_meetings": [m.held_on for m in state.pending_meetings()],
+        "leaders_leader_id": state.leaders_leader_id,
+        "awaiting_signoff": awaiting_signoff(state),
+        "ladders": ladders(state),
     }
 
 
 def dump_status(data: dict[str, Any]) -> str:
-    """Status data (from `status_data`) as JSON text, what the read model stores."""
-    return orjson.dumps(data).decode()
+    """Status data (from `status_data`) as JSON text, what the read model stores (instants and
+    dates in ISO 8601, as they always were)."""
+    return json.dumps(data, default=_iso, ensure_ascii=False, separators=(",", ":"))
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__} in a status")
 
 
 def status_of(state: JourneyState) -> JourneyStatus:

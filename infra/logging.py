@@ -17,6 +17,9 @@ def configure_logging(*, fmt: str = "auto", level: str = "INFO") -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    # A stdlib record's `extra` fields (a workflow's `journey_id`, Temporal's `temporal_workflow`)
+    # become keys of the line; without it `workflow.logger`'s key/values were dropped.
+    foreign: list[structlog.typing.Processor] = [*shared, structlog.stdlib.ExtraAdder()]
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
     )
@@ -29,7 +32,7 @@ def configure_logging(*, fmt: str = "auto", level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
+            foreign_pre_chain=foreign,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,

@@ -3,16 +3,51 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import os
+import re
 import secrets
 import ssl
 from pathlib import Path
+from typing import Literal
 
 import limits
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from activities.notify import SmtpTls, webhook_keys
+#: How the SMTP connection is protected: STARTTLS when the server offers it (the default), STARTTLS
+#: or nothing sent, TLS from the first byte (port 465), or plain text.
+SmtpTls = Literal["starttls-if-offered", "starttls-required", "tls", "none"]
+
+#: The prefix of a Standard Webhooks secret.
+_WHSEC = "whsec_"
+
+
+def webhook_keys(value: str) -> tuple[bytes, ...]:
+    """The signing keys in a TALENT_WEBHOOK_SECRET value: secrets separated by spaces or commas.
+
+    A `whsec_<base64>` secret (the Standard Webhooks form) signs with the bytes its base64 holds;
+    any other string, as before that convention was adopted, with its UTF-8 bytes (an integrator
+    verifies it with `Webhook(secret.encode())`). Errors never quote the secret.
+    """
+    keys: list[bytes] = []
+    for secret in re.split(r"[\s,]+", value.strip()):
+        if not secret:
+            continue
+        if secret.startswith(_WHSEC):
+            encoded = secret.removeprefix(_WHSEC)
+            try:
+                key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+            except binascii.Error:
+                raise ValueError("TALENT_WEBHOOK_SECRET: a whsec_ secret must be followed by base64") from None
+        else:
+            key = secret.encode()
+        if not key:
+            raise ValueError("TALENT_WEBHOOK_SECRET: a whsec_ secret must not be empty")
+        keys.append(key)
+    if not keys:
+        raise ValueError("TALENT_WEBHOOK_SECRET holds no secret")
+    return tuple(keys)
 
 
 class Settings(BaseSettings):

@@ -1,42 +1,64 @@
-"""What the API and the CLI do to journeys: nominate, send a command, erase a person.
+"""What the API, the dashboard and the CLI do to journeys: nominate, send a command.
 
 Reads come from the read models; every change goes through the journey's workflow (its single
-writer), except the note of an erasure on a journey whose workflow has ended, which is decided by
-the same domain code and appended under the stream's version guard.
+writer), by the typed journey client. Refusals are the domain's errors or `service.errors`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import structlog
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
 
-from api.auth import Principal
-from api.deps import SCOPE, Resources
-from api.models import NominationIn
-from api.problems import Problem, not_found
 from domain import commands as c
 from domain.errors import DomainError
-from domain.events import EventMetadata, stream_id_for
-from domain.journey import decide
-from store.calendar_feeds import CalendarFeeds
-from store.eventstore import ConcurrencyError
+from domain.policy import OPEN_STATES
+from domain.values import Language
+from infra.auth import Principal
+from service.bootstrap import Resources
+from service.errors import JourneyEnded, JourneyExists, LeaderIsTalent, NotFound, UnknownCohort
+from store.catalog import UnknownProgramme
 from store.vault import PersonData
-from workflows.client import journey_handle, start_journey
-from workflows.journey import CommandResult, TalentJourneyWorkflow
+from store.views import journeys as journeys_view
+from workflows.client import JourneyClient, JourneyNotRunning
 
-log = structlog.get_logger("talent.api")
+log = structlog.get_logger("talent.service")
 
-#: A talent has at most one journey in these states per programme; a nomination returns it.
-OPEN_STATES = ("nominated", "enrolled", "active", "paused", "completed", "not_completed", "following_up")
+
+class NamedPerson(Protocol):
+    """A person a nomination names (the API's `PersonIn` is one): created in the vault if new."""
+
+    @property
+    def person_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def workplace(self) -> str | None: ...
+    @property
+    def language(self) -> Language: ...
+
+
+class Nomination(Protocol):
+    """What a nomination asks for (the API's `NominationIn` is one, validated at the edge)."""
+
+    @property
+    def cohort_id(self) -> str: ...
+    @property
+    def external_ref(self) -> str | None: ...
+    @property
+    def motivation(self) -> str: ...
+    @property
+    def talent(self) -> NamedPerson: ...
+    @property
+    def nearest_leader(self) -> NamedPerson: ...
+    @property
+    def leaders_leader(self) -> NamedPerson | None: ...
 
 
 def actor(caller: Principal) -> c.Actor:
@@ -45,54 +67,49 @@ def actor(caller: Principal) -> c.Actor:
     return {"actor_id": caller.person_id or caller.token_id, "actor_role": role}
 
 
+def journeys(resources: Resources) -> JourneyClient:
+    """The typed client of the journeys' workflows on the resources' Temporal and task queue."""
+    return JourneyClient(resources.temporal, resources.task_queue)
+
+
 async def status(resources: Resources, journey_id: str) -> dict[str, Any]:
-    """A journey's current status (the read model), or 404."""
-    raw = await resources.pool.fetchval("SELECT status::text FROM journey_status WHERE journey_id = $1", journey_id)
+    """A journey's current status (the read model), or `NotFound`."""
+    raw = await journeys_view.stored_json(resources.pool, journey_id)
     if raw is None:
-        raise not_found("journey")
+        raise NotFound("journey")
     found: dict[str, Any] = orjson.loads(raw)
     return found
 
 
 async def nominate(
-    resources: Resources, body: NominationIn, caller: Principal, *, correlation_id: str | None = None
+    resources: Resources, body: Nomination, caller: Principal, *, correlation_id: str | None = None
 ) -> tuple[bool, dict[str, Any]]:
     """Start a journey, or find the talent's open one: (created, status).
 
-    The open journey is answered only to a caller who may see it (§8.1); anyone else gets 409
-    `journey_exists`.
+    The open journey is answered only to a caller who may see it (§8.1); anyone else gets
+    `JourneyExists`. The journey is answered once its nomination is stored: the workflow starts
+    with an update that returns then (update-with-start), and its read model row is written in
+    the same transaction as the events, so it is read once.
     """
     cohort = await resources.catalog.cohort(body.cohort_id)
     if cohort is None:
-        raise Problem(422, "Invalid request", f"unknown cohort {body.cohort_id!r}", code="unknown_cohort")
+        raise UnknownCohort(body.cohort_id)
     programme = await resources.catalog.programme(cohort.programme_id, cohort.programme_version)
     if programme is None:  # pragma: no cover - cohorts are created against published programmes
-        raise Problem(422, "Invalid request", "the cohort's programme is not published", code="unknown_programme")
+        raise UnknownProgramme("the cohort's programme is not published")
     if body.talent.person_id == body.nearest_leader.person_id:
-        raise Problem(422, "Invalid request", "the talent cannot be their own nearest leader", code="leader_is_talent")
-    existing = await resources.pool.fetchrow(
-        f"SELECT s.journey_id, {SCOPE} AS visible FROM journey_status s "
-        "WHERE s.talent_id = $3 AND s.programme_id = $4 AND s.state = ANY($5) ORDER BY s.journey_id LIMIT 1",
-        caller.role,
-        caller.person_id,
-        body.talent.person_id,
-        programme.id,
-        list(OPEN_STATES),
+        raise LeaderIsTalent
+    existing = await journeys_view.open_journey(
+        resources.pool, caller, body.talent.person_id, programme.id, OPEN_STATES
     )
     if existing is not None:
-        if not existing["visible"]:
+        if not existing.visible:
             # §8.1: the caller learns that a journey exists, nothing of it.
-            raise Problem(
-                409, "Journey exists", "the talent already has an open journey in this programme", code="journey_exists"
-            )
-        return False, await status(resources, existing["journey_id"])
+            raise JourneyExists
+        return False, await status(resources, existing.journey_id)
     # A deterministic id, so two concurrent nominations of one talent start one workflow; keyed
     # by the vault's key, so nobody can compute a journey's id from a person id.
-    ended = await resources.pool.fetchval(
-        "SELECT count(*) FROM journey_status WHERE talent_id = $1 AND programme_id = $2",
-        body.talent.person_id,
-        programme.id,
-    )
+    ended = await journeys_view.journeys_counted(resources.pool, body.talent.person_id, programme.id)
     journey_id = resources.vault.keyed_id("journey", programme.id, body.talent.person_id, str(ended))
     # §8.2: a nomination creates the people it names that are not stored yet, and never changes
     # a stored person (that is PUT /v1/people/{id}, audited).
@@ -126,48 +143,41 @@ async def nominate(
         external_ref_ref=external_ref,
         rules_version=c.CURRENT_RULES_VERSION,
     )
-    await start_journey(resources.temporal, nomination, task_queue=resources.task_queue, correlation_id=correlation_id)
+    await journeys(resources).start(nomination, correlation_id=correlation_id)
     log.info("journey_started", journey_id=journey_id, workflow_id=f"journey-{journey_id}")
-    # The workflow stores the nomination in its first step; answer with the stored journey.
-    for _ in range(200):
-        found = await resources.store.status(journey_id)
-        if found is not None:
-            return True, found.model_dump(mode="json")
-        await asyncio.sleep(0.05)
-    return True, {"journey_id": journey_id, "cohort_id": cohort.cohort_id, "state": "nominated"}
+    return True, await status(resources, journey_id)
 
 
 async def execute(
     resources: Resources,
     journey_id: str,
-    update: str,
     command: c.Command | Callable[[dict[str, str | None]], c.Command],
     *,
     update_id: str,
     talent_id: str | None = None,
     texts: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any]:
-    """Send a command to the journey's workflow as an update; its status and the events it caused.
+    """Send a command to the journey (the journey client's update for it); its status and the events it caused.
 
     `command` is the command, or makes it from the vault references of its free `texts` (field
     -> text; they are stored under `talent_id`, so an erasure of the talent takes them too). A
     command with texts is first checked by the workflow (the `check_command` query runs the
     update's own validator), so a refused command stores nothing; the texts go to the vault only
-    then, with ids derived from the update id, so a
-    retry stores them once; if the journey refuses the command after all (it moved on in
-    between), they are deleted again. The same `update_id` twice is one update (Temporal
-    deduplicates it while the workflow runs).
+    then, with ids derived from the update id, so a retry stores them once; if the journey
+    refuses the command after all (it moved on in between), they are deleted again. The same
+    `update_id` twice is one update (Temporal deduplicates it while the workflow runs).
+
+    Raises the domain's `DomainError` for a refusal, `JourneyEnded` once the workflow has ended,
+    `PersonErased` for a text of an erased talent.
     """
-    handle = journey_handle(resources.temporal, journey_id)
+    client = journeys(resources)
     build = command if callable(command) else (lambda _: command)
     given = {field: text for field, text in (texts or {}).items() if text}
     if given and talent_id is None:
         raise ValueError("texts are stored under the journey's talent: pass talent_id")
     try:
         if given:
-            check = await handle.query(
-                TalentJourneyWorkflow.check_command, build({f"{field}_ref": _UNSTORED for field in given})
-            )
+            check = await client.check(journey_id, build({f"{field}_ref": _UNSTORED for field in given}))
             if not check.accepted:
                 raise DomainError(check.code or "refused", check.message or "refused", kind=check.kind)
         refs: dict[str, str | None] = {f"{field}_ref": None for field in texts or {}}
@@ -175,18 +185,15 @@ async def execute(
             refs[f"{field}_ref"] = await resources.vault.put_text(
                 str(talent_id), text, text_id=_text_id(update_id, field)
             )
+        built = build(refs)
         try:
-            result = await handle.execute_update(update, build(refs), id=update_id, result_type=CommandResult)
-        except WorkflowUpdateFailedError:
+            result = await client.send(journey_id, built, update_id=update_id)
+        except (DomainError, JourneyNotRunning):
             await resources.vault.discard_texts(ref for ref in refs.values() if ref)
             raise
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise Problem(
-                409, "Journey closed", "the journey has ended and takes no commands", code="journey_ended"
-            ) from exc
-        raise
-    log.info("command_applied", journey_id=journey_id, update=update, update_id=update_id, events=result.events)
+    except JourneyNotRunning as exc:
+        raise JourneyEnded from exc
+    log.info("command_applied", journey_id=journey_id, command=built.type, update_id=update_id, events=result.events)
     body = await status(resources, journey_id)
     body["events"] = result.events
     return body
@@ -211,52 +218,3 @@ def update_id_for(token_id: str, idempotency_key: str | None) -> str:
     if idempotency_key is None:
         return f"u-{uuid.uuid4().hex}"
     return "u-" + hashlib.sha256(f"{token_id}\0{idempotency_key}".encode()).hexdigest()[:32]
-
-
-async def erase_person(resources: Resources, person_id: str, actor: c.Actor) -> dict[str, Any]:
-    """Crypto-shred a person's data and note the erasure in every journey they appear in.
-
-    Idempotent: erasing twice changes nothing the second time. The events stay (they hold ids,
-    never personal data); names, e-mails and free texts become unreadable everywhere at once.
-    """
-    erased_now = await resources.vault.erase(person_id)
-    await CalendarFeeds(resources.pool).revoke(person_id)
-    journeys = [
-        r["journey_id"]
-        for r in await resources.pool.fetch(
-            "SELECT DISTINCT journey_id FROM journey_access WHERE person_id = $1 ORDER BY journey_id", person_id
-        )
-    ]
-    command = c.RecordErasure(**actor, person_id=person_id)
-    for journey_id in journeys:
-        try:
-            await journey_handle(resources.temporal, journey_id).execute_update(
-                "record_erasure", command, id=f"erase:{person_id}", result_type=CommandResult
-            )
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                raise
-            await _note_erasure_on_closed_journey(resources, journey_id, command)
-        except WorkflowUpdateFailedError:
-            log.warning("erasure_not_noted", journey_id=journey_id, person_id=person_id)
-    log.info("person_erased", person_id=person_id, journeys=len(journeys), already_erased=not erased_now)
-    return {"person_id": person_id, "erased": True, "already_erased": not erased_now, "journeys": journeys}
-
-
-async def _note_erasure_on_closed_journey(resources: Resources, journey_id: str, command: c.RecordErasure) -> None:
-    """The workflow has ended, so nothing else writes the stream: decide and append here."""
-    stream = stream_id_for(journey_id)
-    for _ in range(3):
-        state = await resources.store.load(journey_id)
-        if state is None:
-            return
-        events = decide(state, command, now=datetime.now(UTC), new_ids=uuid.uuid4)
-        if not events:
-            return
-        try:
-            await resources.store.append(
-                stream, state.version, events, metadata=EventMetadata(actor=command.actor_id, causation_id="erasure")
-            )
-        except ConcurrencyError:
-            continue
-        return

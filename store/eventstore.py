@@ -32,6 +32,7 @@ from domain.journey import JourneyState, evolve
 from domain.status import JourneyStatus, status_of
 from store.db import Connection
 from store.projection import OutboxRow, Projection, StatusRow, access_for, project, status_row
+from store.views import journeys as views
 
 
 class ConcurrencyError(Exception):
@@ -310,9 +311,8 @@ class EventStore:
             return await self._fold_stream(conn, e.stream_id_for(journey_id))
 
     async def status(self, journey_id: str) -> JourneyStatus | None:
-        """A journey's status from the read model."""
-        raw = await self._pool.fetchval("SELECT status::text FROM journey_status WHERE journey_id = $1", journey_id)
-        return JourneyStatus.model_validate_json(raw) if raw is not None else None
+        """A journey's status from the read model (`store.views`)."""
+        return await views.status(self._pool, journey_id)
 
     async def status_as_of(self, journey_id: str, at: datetime) -> JourneyStatus | None:
         """A journey's status as it stood at `at` (events that had occurred by then)."""

@@ -97,7 +97,8 @@ def status_row(stream_id: str, state: JourneyState) -> StatusRow:
         nearest_leader_id=data["nearest_leader_id"],
         external_ref=data["external_ref"],
         next_deadline=data["next_deadline"],
-        open_escalations=sum(1 for x in state.escalations if x.resolved_at is None),
+        # Running ladders (one per slipped milestone), as JourneyStatus.open_escalations counts them.
+        open_escalations=len(data["ladders"]),
         version=state.version,
         status=dump_status(data),
         leaders_leader_id=state.leaders_leader_id,

@@ -8,13 +8,15 @@ import os
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Literal, TypeAlias
+from typing import Annotated, TypeAlias
 
 import asyncpg
 import structlog
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from domain.values import Language
 
 # AES-256 for both the key-encryption key and the per-person data keys.
 KEY_BYTES = 32
@@ -48,7 +50,7 @@ class PersonData(BaseModel):
     email: Email = Field(repr=False)
     workplace: str | None = Field(default=None, repr=False)
     #: The language their notifications are written in: Danish unless they ask for English.
-    language: Literal["da", "en"] = "da"
+    language: Language = "da"
 
 
 class Erased(BaseModel):

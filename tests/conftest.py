@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
 from infra.postgres import create_database, drop_database, server_dsn
+from infra.settings import Settings
 from store.db import bind_instance, create_pool, key_id, migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The session database's vault key: the database is bound to it (§8.3), so a worker or API
 #: process a test starts against it must be given this key.
 SESSION_VAULT_KEY = os.urandom(32)
+
+
+def session_settings(data_dir: Path, **values: Any) -> Settings:
+    """Settings for an API or a worker a test builds (`service.bootstrap`): `data_dir`, the session's
+    vault key, and `values` (by field name or variable name)."""
+    key = base64.b64encode(SESSION_VAULT_KEY).decode()
+    return Settings.model_validate({"data_dir": data_dir, "TALENT_VAULT_KEY": key, **values})
 
 
 @pytest.fixture(scope="session")

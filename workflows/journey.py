@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.events import EventMetadata, NewEvent, stream_id_for
     from domain.journey import TERMINAL_STATES, JourneyState, decide, evolve, next_wakeup
     from domain.status import JourneyStatus, status_of
-    from workflows.names import AT_RISK, COHORT_ID, JOURNEY_STATE
+    from workflows.names import AT_RISK, COHORT_ID, JOURNEY_STATE, journey_workflow_id
 
 # An append takes milliseconds; a short timeout lets a crashed worker's append be retried soon,
 # which is safe because appends are idempotent.
@@ -80,6 +80,14 @@ class CommandResult(BaseModel):
     events: list[str]
 
 
+class AwaitNomination(BaseModel):
+    """The input of the `await_nomination` update: the journey the caller nominated."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    journey_id: str
+
+
 class CommandCheck(BaseModel):
     """The answer of the `check_command` query: accepted, or the domain's refusal."""
 
@@ -112,6 +120,7 @@ class TalentJourneyWorkflow:
         self._delivering = False
         self._published: tuple[str, str, bool] | None = None
         self._delivery_task: asyncio.Task[None] | None = None
+        self._nominated: list[str] = []
 
     # -- the run -------------------------------------------------------------------------------
 
@@ -125,7 +134,8 @@ class TalentJourneyWorkflow:
             self._publish()
         elif start.nomination is not None:
             async with self._lock:
-                await self._apply(start.nomination, correlation_id=start.correlation_id)
+                new = await self._apply(start.nomination, correlation_id=start.correlation_id)
+            self._nominated = [n.event.type for n in new]
         else:
             raise ApplicationError("a journey starts with a nomination or a snapshot", non_retryable=True)
 
@@ -276,6 +286,25 @@ class TalentJourneyWorkflow:
         )
 
     # -- updates (commands), signals, queries --------------------------------------------------
+
+    @workflow.update(name="await_nomination")
+    async def await_nomination(self, request: AwaitNomination) -> CommandResult:
+        """Answer once the nomination the run started with is stored (sent with the start).
+
+        A caller that starts a journey with this update (update-with-start) learns that its events
+        and read model are written without polling; on a journey already running it answers at once.
+        """
+        await workflow.wait_condition(lambda: self._state is not None)
+        state = self._current
+        return CommandResult(
+            journey_id=self._journey_id, version=state.version, state=state.state, events=self._nominated
+        )
+
+    @await_nomination.validator
+    def _validate_await_nomination(self, request: AwaitNomination) -> None:
+        # Sent with the start, it is validated before the run begins: compare with the workflow's id.
+        if journey_workflow_id(request.journey_id) != workflow.info().workflow_id:
+            raise ApplicationError("another journey's nomination", type="wrong_journey", non_retryable=True)
 
     @workflow.update(name="decide_nomination")
     async def decide_nomination(self, command: c.DecideNomination) -> CommandResult:

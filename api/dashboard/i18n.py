@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
-Lang = Literal["da", "en"]
+from domain.values import Language
+
+Lang = Language
 LANGS: tuple[Lang, ...] = ("da", "en")
 DEFAULT_LANG: Lang = "da"
 

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 from api.dashboard.i18n import Texts
 from domain.events import RecordedEvent
 from domain.programme import Programme
+from domain.status import LadderView
+from domain.values import AtRiskReason, MilestoneKey
 from store.catalog import Catalog
 from store.vault import Erased, PeopleVault, Unreadable
 
@@ -68,6 +70,16 @@ def parse_time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value))
+
+
+def _reason(reason: AtRiskReason | str) -> AtRiskReason | None:
+    """The domain's at-risk reason, or None for a text it does not know (shown as it is)."""
+    if isinstance(reason, AtRiskReason):
+        return reason
+    try:
+        return AtRiskReason.parse(reason)
+    except ValueError:
+        return None
 
 
 #: Event types and how their timeline row is coloured.
@@ -147,16 +159,19 @@ class Presenter:
 
     def milestone_title(self, key: str, programme: Programme | None) -> str:
         """A milestone key (`track:observe-leader`) as its title in the programme."""
-        kind, _, ref = key.partition(":")
-        if kind == "approval":
+        try:
+            milestone = MilestoneKey(key)
+        except ValueError:
+            return key
+        if milestone.kind == "approval":
             return self.t("milestone_approval")
-        if kind == "mentor_meeting":
-            return self.t("milestone_mentor_meeting", n=ref)
+        if milestone.kind == "mentor_meeting":
+            return self.t("milestone_mentor_meeting", n=milestone.subject)
         if programme is not None:
-            if kind == "session":
-                return self.session_title(ref, programme)
-            if kind == "track":
-                return self.track_title(ref, programme)
+            if milestone.kind == "session":
+                return self.session_title(milestone.subject, programme)
+            if milestone.kind == "track":
+                return self.track_title(milestone.subject, programme)
         return key
 
     @staticmethod
@@ -175,22 +190,23 @@ class Presenter:
                 return track.title
         return key
 
-    def reason(self, reason: str, programme: Programme | None) -> str:
-        """An at-risk reason (`escalated:<milestone>`, `attendance_below_minimum`) in words."""
-        if reason.startswith("escalated:"):
-            title = self.milestone_title(reason.removeprefix("escalated:"), programme)
-            return self.t("reason_escalated", milestone=title)
+    def reason(self, reason: AtRiskReason | str, programme: Programme | None) -> str:
+        """An at-risk reason (a milestone's ladder at its last rung, attendance out of reach) in words."""
+        parsed = _reason(reason)
+        if parsed is not None and parsed.milestone is not None:
+            return self.t("reason_escalated", milestone=self.milestone_title(parsed.milestone, programme))
         key = f"reason_{reason}"
-        return self.t(key) if self.t.has(key) else reason.replace("_", " ")
+        return self.t(key) if self.t.has(key) else str(reason).replace("_", " ")
 
-    def reasons(self, reasons: Iterable[str], programme: Programme | None) -> list[str]:
+    def reasons(self, reasons: Iterable[AtRiskReason | str], programme: Programme | None) -> list[str]:
         """At-risk reasons in words, the escalated milestones together on one line."""
-        escalated = [r.removeprefix("escalated:") for r in reasons if r.startswith("escalated:")]
+        parsed = [(r, _reason(r)) for r in reasons]
+        escalated = [p.milestone for _, p in parsed if p is not None and p.milestone is not None]
         found = []
         if escalated:
             titles = ", ".join(self.milestone_title(m, programme) for m in escalated)
             found.append(self.t("reason_escalated", milestone=titles))
-        return found + [self.reason(r, programme) for r in reasons if not r.startswith("escalated:")]
+        return found + [self.reason(r, programme) for r, p in parsed if p is None or p.milestone is None]
 
     # -- time --------------------------------------------------------------------------------
 
@@ -222,39 +238,25 @@ class Presenter:
 
     # -- escalations -------------------------------------------------------------------------
 
-    def open_escalations(
-        self, journey_id: str, cohort_id: str, talent_id: str, status: Mapping[str, Any], programme: Programme | None
-    ) -> list[OpenEscalation]:
-        """A journey's running ladders, one per milestone, at their highest rung raised so far."""
-        by_milestone: dict[str, list[Mapping[str, Any]]] = {}
-        for x in status.get("escalations", ()):
-            if x.get("resolved_at") is None:
-                by_milestone.setdefault(str(x["milestone"]), []).append(x)
-        rungs = len(programme.escalation.rungs) if programme is not None else 0
-        found = []
-        for milestone, raised in by_milestone.items():
-            top = max(raised, key=lambda x: int(x["rung"]))
-            first = min(parse_time(x["raised_at"]) or self.now for x in raised)
-            acknowledged = [x for x in raised if x.get("acknowledged_at")]
-            ack = max(acknowledged, key=lambda x: str(x["acknowledged_at"])) if acknowledged else None
-            found.append(
-                OpenEscalation(
-                    journey_id=journey_id,
-                    cohort_id=cohort_id,
-                    talent=self.name(talent_id),
-                    milestone=milestone,
-                    title=self.milestone_title(milestone, programme),
-                    rung=int(top["rung"]),
-                    rungs=max(rungs, int(top["rung"])),
-                    recipient_role=str(top["recipient_role"]),
-                    first_raised_at=first,
-                    raised_at=parse_time(top["raised_at"]) or first,
-                    at_risk=rungs > 0 and int(top["rung"]) >= rungs,
-                    acknowledged_at=parse_time(ack["acknowledged_at"]) if ack else None,
-                    acknowledged_by=self.name(ack.get("acknowledged_by")) if ack else None,
-                )
-            )
-        return found
+    def open_escalation(
+        self, journey_id: str, cohort_id: str, talent_id: str, ladder: LadderView, programme: Programme | None
+    ) -> OpenEscalation:
+        """A journey's running ladder as a list shows it (at risk by the domain's rule, `LadderView.at_risk`)."""
+        return OpenEscalation(
+            journey_id=journey_id,
+            cohort_id=cohort_id,
+            talent=self.name(talent_id),
+            milestone=ladder.milestone,
+            title=self.milestone_title(ladder.milestone, programme),
+            rung=ladder.rung,
+            rungs=ladder.last_rung or 0,
+            recipient_role=ladder.recipient_role,
+            first_raised_at=ladder.first_raised_at,
+            raised_at=ladder.raised_at,
+            at_risk=ladder.at_risk,
+            acknowledged_at=ladder.acknowledged_at,
+            acknowledged_by=self.name(ladder.acknowledged_by) if ladder.acknowledged_at else None,
+        )
 
     # -- the timeline ------------------------------------------------------------------------
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from api.dashboard import charts, queries
+from api.dashboard import charts
 from api.dashboard.charts import Series
 from api.dashboard.i18n import Texts
 from api.dashboard.present import Name, OpenEscalation, Presenter
@@ -13,35 +12,34 @@ from api.dashboard.session import Viewer
 from api.deps import Resources
 from domain.kpis import Kpis
 from domain.programme import Programme
+from domain.status import DEADLINE_STATES, JourneyStatus, Progress
+from store.views import escalations as escalations_view
+from store.views import journeys as journeys_view
 
 
 @dataclass(frozen=True)
 class JourneyLine:
     """A journey in a leader's (or a talent's) list."""
 
-    row: queries.JourneyRow
+    row: JourneyStatus
     talent: Name
     leader: Name
     waiting: tuple[str, ...]
     next_meeting: str
     meeting_overdue: bool
     reasons: tuple[str, ...]
-    progress: dict[str, Any]
+    progress: Progress
 
 
 async def open_escalations(resources: Resources, p: Presenter, cohort_id: str | None) -> list[OpenEscalation]:
     """Every running ladder (of a cohort, or all), oldest first, with names and titles."""
-    rows = await queries.with_open_escalations(resources.pool, cohort_id)
-    people: list[str | None] = [r.talent_id for r in rows]
-    for r in rows:
-        people += [x.get("acknowledged_by") for x in r.status.get("escalations", ())]
-    await p.load_people(people)
-    found = []
-    for r in rows:
-        programme = await p.programme(r.programme_id, r.programme_version)
-        found += p.open_escalations(r.journey_id, r.cohort_id, r.talent_id, r.status, programme)
-    found.sort(key=lambda x: (x.first_raised_at, x.journey_id, x.milestone))
-    return found
+    found = await escalations_view.open_ladders(resources.pool, cohort_id)
+    await p.load_people([x.talent_id for x in found] + [x.ladder.acknowledged_by for x in found])
+    rows = []
+    for x in found:
+        programme = await p.programme(x.programme_id, x.programme_version)
+        rows.append(p.open_escalation(x.journey_id, x.cohort_id, x.talent_id, x.ladder, programme))
+    return rows
 
 
 async def journey_lines(resources: Resources, viewer: Viewer, p: Presenter) -> list[JourneyLine]:
@@ -51,57 +49,44 @@ async def journey_lines(resources: Resources, viewer: Viewer, p: Presenter) -> l
     else the next one due.
     """
     t = viewer.texts
-    rows = await queries.visible_journeys(resources.pool, viewer.principal)
+    if viewer.role not in ("leader", "talent"):
+        return []
+    rows = await journeys_view.visible(resources.pool, viewer.principal)
     await p.load_people([r.talent_id for r in rows] + [r.nearest_leader_id for r in rows])
     found = []
     for r in rows:
         programme = await p.programme(r.programme_id, r.programme_version)
         zone = p.zone(programme)
-        running = r.state in queries.RUNNING
+        running = r.state in DEADLINE_STATES
         waiting: list[str] = []
         if running and viewer.role == "leader" and r.nearest_leader_id == viewer.principal.person_id:
-            waiting += [
-                t("waiting_signoff", track=p.track_title(key, programme))
-                for key in await _to_sign_off(resources, r.journey_id, programme)
-            ]
-        pending = sorted(
-            (m for m in r.status.get("milestones", ()) if m.get("status") in ("open", "slipped")),
-            key=lambda m: str(m["due_at"]),
-        )
+            waiting += [t("waiting_signoff", track=p.track_title(key, programme)) for key in r.awaiting_signoff]
+        pending = sorted((m for m in r.milestones if m.status in ("open", "slipped")), key=lambda m: m.due_at)
         if running:
             waiting += [
-                t("waiting_overdue", milestone=p.milestone_title(m["key"], programme), due=p.when(m["due_at"], zone))
+                t("waiting_overdue", milestone=p.milestone_title(m.key, programme), due=p.when(m.due_at, zone))
                 for m in pending
-                if m["status"] == "slipped"
+                if m.status == "slipped"
             ]
-            upcoming = next((m for m in pending if m["status"] == "open"), None)
+            upcoming = next((m for m in pending if m.status == "open"), None)
             if upcoming is not None and not waiting:
-                title = p.milestone_title(upcoming["key"], programme)
-                waiting.append(t("waiting_next", milestone=title, due=p.when(upcoming["due_at"], zone)))
-        meeting = next((m for m in pending if m.get("kind") == "mentor_meeting"), None) if running else None
-        meeting_late = meeting is not None and (meeting["status"] == "slipped" or p.overdue(meeting["due_at"]))
+                title = p.milestone_title(upcoming.key, programme)
+                waiting.append(t("waiting_next", milestone=title, due=p.when(upcoming.due_at, zone)))
+        meeting = next((m for m in pending if m.kind == "mentor_meeting"), None) if running else None
+        meeting_late = meeting is not None and (meeting.status == "slipped" or p.overdue(meeting.due_at))
         found.append(
             JourneyLine(
                 row=r,
                 talent=p.name(r.talent_id),
                 leader=p.name(r.nearest_leader_id),
                 waiting=tuple(waiting) or (t("waiting_nothing"),),
-                next_meeting=p.when(meeting["due_at"], zone) if meeting else "—",
+                next_meeting=p.when(meeting.due_at, zone) if meeting else "—",
                 meeting_overdue=meeting_late,
-                reasons=tuple(p.reasons(r.status.get("at_risk_reasons", ()), programme)),
-                progress=r.status.get("progress", {}),
+                reasons=tuple(p.reasons(r.at_risk_reasons, programme)),
+                progress=r.progress,
             )
         )
     return found
-
-
-async def _to_sign_off(resources: Resources, journey_id: str, programme: Programme | None) -> list[str]:
-    """The tracks submitted and waiting for the nearest leader's sign-off (folded from the events)."""
-    state = await resources.store.load(journey_id)
-    if state is None or programme is None:
-        return []
-    needs = {track.key for track in programme.tracks if track.leader_signoff}
-    return [track.key for track in state.tracks if track.status == "submitted" and track.key in needs]
 
 
 def kpi_charts(t: Texts, kpis: Kpis, programme: Programme | None) -> list[charts.Chart]:

@@ -14,13 +14,14 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from api.deps import Caller, Deps, Resources, require
+from api.ical import FEED_STATES, FeedJourney, FeedRole, Language, journey_history, render_feed
 from api.models import PersonId
 from api.problems import RESPONSES, Problem, not_found
 from api.ratelimit import Budget, count_failure, guard_failures
 from domain.events import stream_id_for
-from domain.ical import FEED_STATES, FeedJourney, FeedRole, Language, journey_history, render_feed
 from store.calendar_feeds import CalendarFeeds, well_formed
 from store.vault import Erased, PersonData
+from store.views import journeys as journeys_view
 
 router = APIRouter(tags=["calendar"])
 log = structlog.get_logger("talent.api")
@@ -58,12 +59,12 @@ async def _authorise(resources: Resources, caller: Caller, person_id: str) -> No
     person = await resources.vault.get_person(person_id)
     if isinstance(person, Erased):
         raise not_found("person")
-    if person is None and caller.role == "coordinator":
-        known = await resources.pool.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM journey_access WHERE person_id = $1)", person_id
-        )
-        if not known:
-            raise not_found("person")
+    if (
+        person is None
+        and caller.role == "coordinator"
+        and not await journeys_view.person_known(resources.pool, person_id)
+    ):
+        raise not_found("person")
 
 
 @router.post(
@@ -144,25 +145,17 @@ async def _journeys(resources: Resources, person_id: str) -> list[FeedJourney]:
     A former nearest leader's sight of the journey ended with the change (§8.1): only the current
     one gets its entries.
     """
-    rows = await resources.pool.fetch(
-        """SELECT journey_id, talent_id FROM journey_status
-            WHERE state = ANY($2::text[])
-              AND (talent_id = $1 OR nearest_leader_id = $1)
-            ORDER BY journey_id LIMIT $3""",
-        person_id,
-        sorted(FEED_STATES),
-        MAX_JOURNEYS,
-    )
-    led = {r["talent_id"] for r in rows if r["talent_id"] != person_id}
+    rows = await journeys_view.feed_journeys(resources.pool, person_id, FEED_STATES, limit=MAX_JOURNEYS)
+    led = {r.talent_id for r in rows if r.talent_id != person_id}
     people = await resources.vault.read_people(led)  # an unreadable talent: an entry without a name
     out: list[FeedJourney] = []
     for row in rows:
-        events = await resources.store.read_stream(stream_id_for(row["journey_id"]))
+        events = await resources.store.read_stream(stream_id_for(row.journey_id))
         history = journey_history((ev.occurred_at, ev.to_event()) for ev in events)
         if history is None:
             continue
-        role: FeedRole = "talent" if row["talent_id"] == person_id else "nearest_leader"
-        talent = people.get(row["talent_id"]) if role == "nearest_leader" else None
+        role: FeedRole = "talent" if row.talent_id == person_id else "nearest_leader"
+        talent = people.get(row.talent_id) if role == "nearest_leader" else None
         out.append(
             FeedJourney(
                 history=history,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Request
@@ -12,6 +11,7 @@ from api.deps import Caller, Deps, require
 from api.idempotency import IdempotencyKey, idempotent
 from api.problems import not_found
 from domain.programme import parse_cohort, parse_programme
+from store.views import cohorts as cohorts_view
 
 router = APIRouter(prefix="/v1", tags=["programmes", "cohorts"])
 
@@ -73,18 +73,5 @@ async def cohort_status(cohort_id: str, resources: Deps, caller: Caller) -> dict
     cohort = await resources.catalog.cohort(cohort_id)
     if cohort is None:
         raise not_found("cohort")
-    counts = await resources.pool.fetch("SELECT state, journeys FROM cohort_counts WHERE cohort_id = $1", cohort_id)
-    at_risk = await resources.pool.fetch(
-        "SELECT journey_id, status->'at_risk_reasons' AS reasons FROM journey_status "
-        "WHERE cohort_id = $1 AND at_risk ORDER BY journey_id",
-        cohort_id,
-    )
-    open_escalations = await resources.pool.fetchval(
-        "SELECT coalesce(sum(open_escalations), 0) FROM journey_status WHERE cohort_id = $1", cohort_id
-    )
-    return {
-        "cohort": cohort.model_dump(mode="json"),
-        "counts": {r["state"]: r["journeys"] for r in counts},
-        "at_risk": [{"journey_id": r["journey_id"], "reasons": json.loads(r["reasons"])} for r in at_risk],
-        "open_escalations": int(open_escalations),
-    }
+    summary = await cohorts_view.summary(resources.pool, cohort_id)
+    return {"cohort": cohort.model_dump(mode="json"), **summary.model_dump(mode="json")}

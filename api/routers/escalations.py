@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
 from api.deps import Caller, Deps, require
+from store.views import escalations as escalations_view
 
 router = APIRouter(prefix="/v1/escalations", tags=["escalations"])
 
@@ -28,30 +28,12 @@ async def list_escalations(
     leader's leader (§8.1), read-only.
     """
     require(caller, "coordinator", "leader")
-    reached = caller.person_id if caller.role == "leader" else None
-    rows = await resources.pool.fetch(
-        "SELECT journey_id, cohort_id, status->'escalations' AS escalations FROM journey_status "
-        "WHERE open_escalations > 0 AND ($1::text IS NULL OR cohort_id = $1) AND ($2::text IS NULL OR journey_id > $2) "
-        "AND ($4::text IS NULL OR leaders_leader_id = $4) ORDER BY journey_id LIMIT $3",
-        cohort_id,
-        after,
-        limit,
-        reached,
+    page = await escalations_view.open_rungs(
+        resources.pool,
+        cohort_id=cohort_id,
+        reached=caller.person_id if caller.role == "leader" else None,
+        acknowledged_only=state == "acknowledged",
+        after=after,
+        limit=limit,
     )
-    # Status stored before acknowledging existed has no acknowledged_* keys: they default to null.
-    items = [
-        {
-            "journey_id": r["journey_id"],
-            "cohort_id": r["cohort_id"],
-            "acknowledged_at": None,
-            "acknowledged_by": None,
-            **x,
-        }
-        for r in rows
-        for x in json.loads(r["escalations"])
-        if x["resolved_at"] is None and (reached is None or x["recipient_role"] == "leaders_leader")
-    ]
-    if state == "acknowledged":
-        items = [x for x in items if x["acknowledged_at"] is not None]
-    items.sort(key=lambda x: x["raised_at"])
-    return {"items": items, "next": rows[-1]["journey_id"] if len(rows) == limit else None}
+    return page.model_dump(mode="json")

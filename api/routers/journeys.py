@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.deps import MAY_ACT, SCOPE, Caller, Deps, can_see, require
+from api.deps import Caller, Deps, can_see, require
 from api.idempotency import IdempotencyKey, idempotent
 from api.models import (
     AcknowledgeIn,
@@ -34,8 +34,11 @@ from api.problems import Problem, not_found
 from api.ratelimit import Budget, rate_limits
 from domain import commands as c
 from domain.events import JourneyStateName, stream_id_for
+from domain.policy import roles_for
 from service import journeys as service
 from service.journeys import actor
+from store.views import journeys as journeys_view
+from workflows.client import update_name
 
 router = APIRouter(prefix="/v1/journeys", tags=["journeys"])
 
@@ -45,7 +48,7 @@ async def nominate(
     request: Request, resources: Deps, caller: Caller, body: NominationIn, key: IdempotencyKey = None
 ) -> JSONResponse:
     """Nominate a talent: 201 with the new journey, or 200 with the talent's open journey."""
-    require(caller, "hr_system", "leader", "coordinator")
+    require(caller, *roles_for(c.NominateTalent))
     if caller.role == "leader" and caller.person_id != body.nearest_leader.person_id:
         raise Problem(403, "Forbidden", "a leader nominates as the talent's nearest leader", code="forbidden")
     if caller.role == "leader":  # PRODUCT §8.3: a leader's nominations per day
@@ -56,20 +59,6 @@ async def nominate(
         return (201 if created else 200), journey
 
     return await idempotent(request, resources, caller, key, run)
-
-
-_PAGE = f"""
-WITH page AS (
-  SELECT s.journey_id, s.status FROM journey_status s
-   WHERE {SCOPE}
-     AND ($3::text IS NULL OR s.cohort_id = $3) AND ($4::text IS NULL OR s.state = $4)
-     AND ($5::bool IS NULL OR s.at_risk = $5) AND ($6::text IS NULL OR s.journey_id > $6)
-   ORDER BY s.journey_id LIMIT $7)
-SELECT json_build_object(
-  'items', coalesce(json_agg(status ORDER BY journey_id), '[]'),
-  'next', CASE WHEN count(*) = $7 THEN max(journey_id) END)::text FROM page"""
-_ONE = f"SELECT s.status::text FROM journey_status s WHERE s.journey_id = $3 AND {SCOPE}"
-_ACT = f"SELECT s.talent_id, {MAY_ACT} AS may_act FROM journey_status s WHERE s.journey_id = $3 AND {SCOPE}"
 
 
 class JourneyPage(BaseModel):
@@ -93,7 +82,9 @@ async def list_journeys(
 
     The page is built as JSON by PostgreSQL from the read model: no decoding and re-encoding here.
     """
-    page = await resources.pool.fetchval(_PAGE, caller.role, caller.person_id, cohort_id, state, at_risk, after, limit)
+    page = await journeys_view.page_json(
+        resources.pool, caller, cohort_id=cohort_id, state=state, at_risk=at_risk, after=after, limit=limit
+    )
     return Response(page, media_type="application/json")
 
 
@@ -104,7 +95,7 @@ async def read_journey(
     """A journey's status; `as_of` (with a UTC offset) returns it as it stood then."""
     if as_of is None:
         # The read model's JSON as stored, scoped in the same query: one round trip.
-        raw = await resources.pool.fetchval(_ONE, caller.role, caller.person_id, journey_id)
+        raw = await journeys_view.status_json(resources.pool, caller, journey_id)
         if raw is None:
             raise not_found("journey")
         return Response(raw, media_type="application/json")
@@ -135,15 +126,16 @@ async def journey_events(
 
 @dataclass(frozen=True)
 class _Command:
-    """A command route: who may send it, the update it becomes, and how its body maps to a command.
+    """A command route: the command it sends and how its body maps to it.
 
-    `texts` are body fields of free text: they go to the people vault (under the talent, so an
-    erasure takes them too) and the command carries only their reference, `<field>_ref`.
+    Who may send it is the domain's policy (`domain.policy`); the journey client sends it as the
+    workflow's update for its type. `texts` are body fields of free text: they go to the people
+    vault (under the talent, so an erasure takes them too) and the command carries only their
+    reference, `<field>_ref`.
     """
 
     path: str
-    update: str
-    roles: tuple[str, ...]
+    command: type[c.Command]
     body: type[BaseModel]
     build: Callable[[c.Actor, Any, dict[str, Any]], c.Command]
     summary: str
@@ -153,8 +145,7 @@ class _Command:
 COMMANDS = (
     _Command(
         "/{journey_id}/decision",
-        "decide_nomination",
-        ("coordinator",),
+        c.DecideNomination,
         DecisionIn,
         lambda a, b, x: c.DecideNomination(**a, decision=b.decision, reason_ref=x["reason_ref"]),
         "Approve or reject the nomination",
@@ -162,16 +153,14 @@ COMMANDS = (
     ),
     _Command(
         "/{journey_id}/attendance",
-        "record_attendance",
-        ("coordinator",),
+        c.RecordAttendance,
         AttendanceIn,
         lambda a, b, _: c.RecordAttendance(**a, session_key=b.session_key, status=b.status),
         "Record attendance at a session",
     ),
     _Command(
         "/{journey_id}/tracks/{track_key}/submission",
-        "submit_track",
-        ("talent",),
+        c.SubmitTrack,
         SubmissionIn,
         lambda a, b, x: c.SubmitTrack(**a, track_key=x["track_key"], reflection_ref=x["reflection_ref"]),
         "Submit a track's reflection (the talent)",
@@ -179,8 +168,7 @@ COMMANDS = (
     ),
     _Command(
         "/{journey_id}/tracks/{track_key}/signoff",
-        "sign_off_track",
-        ("leader",),
+        c.SignOffTrack,
         SignoffIn,
         lambda a, b, x: c.SignOffTrack(
             **a, track_key=x["track_key"], decision=b.decision, comment_ref=x["comment_ref"]
@@ -190,8 +178,7 @@ COMMANDS = (
     ),
     _Command(
         "/{journey_id}/mentor-meetings",
-        "log_mentor_meeting",
-        ("leader", "talent"),
+        c.LogMentorMeeting,
         MeetingIn,
         lambda a, b, x: c.LogMentorMeeting(**a, held_on=b.held_on, notes_ref=x["notes_ref"]),
         "Record a mentor meeting (the nearest leader or the talent)",
@@ -199,8 +186,7 @@ COMMANDS = (
     ),
     _Command(
         "/{journey_id}/pause",
-        "pause",
-        ("coordinator",),
+        c.PauseJourney,
         ReasonIn,
         lambda a, b, x: c.PauseJourney(**a, reason_ref=x["reason_ref"]),
         "Pause the journey; its deadlines move by the pause",
@@ -208,16 +194,14 @@ COMMANDS = (
     ),
     _Command(
         "/{journey_id}/resume",
-        "resume",
-        ("coordinator",),
+        c.ResumeJourney,
         ResumeIn,
         lambda a, b, _: c.ResumeJourney(**a),
         "Resume a paused journey",
     ),
     _Command(
         "/{journey_id}/withdraw",
-        "withdraw",
-        ("coordinator",),
+        c.WithdrawTalent,
         ReasonIn,
         lambda a, b, x: c.WithdrawTalent(**a, reason_ref=x["reason_ref"]),
         "Withdraw the talent",
@@ -225,8 +209,7 @@ COMMANDS = (
     ),
     _Command(
         "/{journey_id}/outcome",
-        "record_outcome",
-        ("hr_system", "coordinator", "talent"),
+        c.RecordOutcome,
         OutcomeIn,
         lambda a, b, _: c.RecordOutcome(
             **a, applied_for_leader_post=b.applied_for_leader_post, appointed=b.appointed, on=b.on
@@ -235,8 +218,7 @@ COMMANDS = (
     ),
     _Command(
         "/{journey_id}/escalations/{milestone}/acknowledge",
-        "acknowledge_escalation",
-        ("coordinator",),
+        c.AcknowledgeEscalation,
         AcknowledgeIn,
         lambda a, b, x: c.AcknowledgeEscalation(**a, milestone=x["milestone"], note_ref=x["note_ref"]),
         "Acknowledge a milestone's open escalation: no further rung fires, it stays open",
@@ -244,8 +226,7 @@ COMMANDS = (
     ),
     _Command(
         "/{journey_id}/escalations/{milestone}/resolve",
-        "resolve_escalation",
-        ("coordinator",),
+        c.ResolveEscalation,
         ResolveIn,
         lambda a, b, x: c.ResolveEscalation(**a, milestone=x["milestone"], reason_ref=x["reason_ref"]),
         "Resolve a milestone's open escalation: its ladder stops and it no longer makes the journey at risk",
@@ -253,8 +234,7 @@ COMMANDS = (
     ),
     _Command(
         "/{journey_id}/mentor-meetings/{held_on}/confirm",
-        "confirm_mentor_meeting",
-        ("leader",),
+        c.ConfirmMentorMeeting,
         ConfirmMeetingIn,
         lambda a, b, x: c.ConfirmMentorMeeting(**a, held_on=x["held_on"]),
         "Confirm a mentor meeting the talent logged (the nearest leader): from then on it counts",
@@ -267,6 +247,8 @@ PATH_PARAMS: dict[str, Any] = {"track_key": Key, "milestone": MilestoneKey, "hel
 
 def _endpoint(spec: _Command) -> Callable[..., Any]:
     """The route function of a command: roles, scope, vault texts, the update, idempotency."""
+    roles = roles_for(spec.command)
+    name = update_name(spec.command)
 
     async def endpoint(
         request: Request,
@@ -277,13 +259,13 @@ def _endpoint(spec: _Command) -> Callable[..., Any]:
         key: IdempotencyKey = None,
         **path: str,
     ) -> JSONResponse:
-        require(caller, *spec.roles)
+        require(caller, *roles)
         # Scope check, whether the caller may act, and the talent (whose vault holds the texts):
         # one round trip.
-        row = await resources.pool.fetchrow(_ACT, caller.role, caller.person_id, journey_id)
+        row = await journeys_view.access(resources.pool, caller, journey_id)
         if row is None:
             raise not_found("journey")
-        if not row["may_act"]:
+        if not row.may_act:
             raise Problem(403, "Forbidden", "the leader's leader follows this journey read-only", code="read_only")
 
         async def run() -> tuple[int, Any]:
@@ -291,10 +273,9 @@ def _endpoint(spec: _Command) -> Callable[..., Any]:
             return 200, await service.execute(
                 resources,
                 journey_id,
-                spec.update,
                 lambda refs: spec.build(actor(caller), body, {**path, **refs}),
                 update_id=update_id,
-                talent_id=row["talent_id"],
+                talent_id=row.talent_id,
                 texts={field: getattr(body, field) for field in spec.texts},
             )
 
@@ -313,8 +294,8 @@ def _endpoint(spec: _Command) -> Callable[..., Any]:
         if f"{{{name}}}" in spec.path:
             params.insert(2, inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation))
     endpoint.__signature__ = inspect.Signature(params, return_annotation=JSONResponse)  # type: ignore[attr-defined]
-    endpoint.__name__ = spec.update
-    endpoint.__doc__ = f"{spec.summary} ({', '.join(spec.roles)})."
+    endpoint.__name__ = name
+    endpoint.__doc__ = f"{spec.summary} ({', '.join(roles)})."
     return endpoint
 
 
@@ -324,6 +305,6 @@ for _spec in COMMANDS:
         _endpoint(_spec),
         methods=["POST"],
         summary=_spec.summary,
-        name=_spec.update,
+        name=update_name(_spec.command),
         response_class=JSONResponse,
     )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api import kpis
 from api.deps import Caller, Deps, require
 from api.problems import not_found
 from domain.kpis import Kpis
+from store.views import kpis
 
 router = APIRouter(tags=["kpis"])
 
@@ -20,7 +20,7 @@ async def programme_kpis(programme_id: str, resources: Deps, caller: Caller) -> 
     an HR system reports on (did the programme broaden the recruitment base?).
     """
     require(caller, "coordinator", "hr_system")
-    found = await kpis.programme_kpis(resources, programme_id)
+    found = await kpis.programme_kpis(resources.pool, programme_id)
     if found is None:
         raise not_found("programme")
     return found
@@ -34,7 +34,7 @@ async def cohort_kpis(cohort_id: str, resources: Deps, caller: Caller) -> Kpis:
     outcome shares (one appointed of two) come close to naming a person.
     """
     require(caller, "coordinator")
-    found = await kpis.cohort_kpis(resources, cohort_id)
+    found = await kpis.cohort_kpis(resources.pool, cohort_id)
     if found is None:
         raise not_found("cohort")
     return found

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import Caller, Deps, require
 from api.idempotency import IdempotencyKey, idempotent
 from api.models import PersonDetailsIn, PersonId
-from api.problems import not_found
-from service import journeys as service
+from service import people
 from service.journeys import actor
 from store.vault import PersonData
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
-log = structlog.get_logger("talent.api")
 
 
 @router.put("/{person_id}")
@@ -32,18 +29,14 @@ async def replace_person(
     """Replace a person's name, e-mail, language and workplace (HR system, coordinator): the one way
     stored details change, since a nomination never changes a stored person. Omitted fields take
     their defaults (Danish, no workplace). 404 for a person the vault holds no details of, 409
-    `person_erased` for an erased one; the same body again gives the same answer.
+    `person_erased` for an erased one (`api.problems` maps both); the same body again gives the same answer.
 
     The answer carries no personal data: it may be kept for an Idempotency-Key replay."""
     require(caller, "hr_system", "coordinator")
 
     async def run() -> tuple[int, Any]:
         data = PersonData(name=body.name, email=body.email, workplace=body.workplace, language=body.language)
-        # PersonErased (an erased person) is answered 409 `person_erased` by the app's error mapping.
-        if not await resources.vault.replace_person(person_id, data):
-            raise not_found("person")
-        log.info("person_replaced", person_id=person_id, actor_id=actor(caller)["actor_id"], role=caller.role)
-        return 200, {"person_id": person_id, "status": "replaced"}
+        return 200, await people.replace_person(resources, person_id, data, actor(caller))
 
     return await idempotent(request, resources, caller, key, run)
 
@@ -53,4 +46,4 @@ async def erase_person(person_id: PersonId, resources: Deps, caller: Caller) -> 
     """Erase a person's data (coordinator): their name, e-mail and free texts become unreadable
     at once; every journey they appear in notes the erasure. Erasing twice changes nothing."""
     require(caller, "coordinator")
-    return await service.erase_person(resources, person_id, actor(caller))
+    return await people.erase_person(resources, person_id, actor(caller))

@@ -13,12 +13,8 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from api.auth import Authenticator, TokenEntry
-from api.deps import Resources
-from infra.settings import Settings
-from store.catalog import Catalog
-from store.eventstore import EventStore
-from store.vault import PeopleVault
-from tests.conftest import SESSION_VAULT_KEY
+from service import bootstrap
+from tests.conftest import SESSION_VAULT_KEY, session_settings
 from tests.workflows.conftest import journey_worker, time_env  # noqa: F401 - fixtures used here
 
 #: One vault key for the whole session: the people the tests share (p-leader, ...) stay readable.
@@ -41,13 +37,9 @@ async def api(
     tmp_path: Path,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the API, which talks to the test worker's task queue."""
-    settings = Settings.model_validate({"data_dir": tmp_path, "max_body_bytes": 64 * 1024})
-    resources = Resources(
-        settings=settings,
+    resources = bootstrap.resources(
+        session_settings(tmp_path, max_body_bytes=64 * 1024),
         pool=pool,
-        store=EventStore(pool),
-        vault=PeopleVault(pool, VAULT_KEY),
-        catalog=Catalog(pool),
         temporal=time_env.client,
         authenticator=Authenticator(list(TOKENS.values())),
         task_queue=journey_worker.task_queue,

@@ -19,16 +19,13 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from api.auth import Authenticator, TokenEntry
-from api.deps import Resources
 from domain import commands as c
-from infra.settings import Settings
-from store.catalog import Catalog
-from store.eventstore import EventStore
+from service import bootstrap
 from store.vault import PeopleVault, PersonData
+from tests.conftest import session_settings
 from tests.e2e.conftest import VAULT_KEY
 from tests.support import reference_cohort, reference_programme
-from workflows.client import journey_handle
-from workflows.journey import CommandResult
+from workflows.client import execute, journey_handle
 
 # -- every route with an object id, classified ------------------------------------------------
 
@@ -120,13 +117,9 @@ async def cast(
         "other_talent": ("talent", f"p-othertal-{unique}"),
     }
     entries = [TokenEntry(token=f"tok-{who}-{unique}", role=role, person_id=pid) for who, (role, pid) in people.items()]  # type: ignore[arg-type]
-    settings = Settings.model_validate({"data_dir": tmp_path})
-    resources = Resources(
-        settings=settings,
+    resources = bootstrap.resources(
+        session_settings(tmp_path),
         pool=pool,
-        store=EventStore(pool),
-        vault=PeopleVault(pool, VAULT_KEY),
-        catalog=Catalog(pool),
         temporal=time_env.client,
         authenticator=Authenticator(entries),
         task_queue=journey_worker.task_queue,
@@ -157,15 +150,14 @@ async def cast(
         approved = await client.post(f"/v1/journeys/{journey_id}/decision", json={"decision": "approve"}, headers=coord)
         assert approved.status_code == 200, approved.text
         await resources.vault.put_person(f"p-lead-{unique}", PersonData(name="Lea", email="lea@example.org"))
-        await journey_handle(time_env.client, journey_id).execute_update(
-            "change_nearest_leader",
+        await execute(
+            journey_handle(time_env.client, journey_id),
             c.ChangeNearestLeader(
                 actor_id=f"p-coord-{unique}",
                 actor_role="coordinator",
                 nearest_leader_id=f"p-lead-{unique}",
                 leaders_leader_id=people["leaders_leader"][1],
             ),
-            result_type=CommandResult,
         )
         ids = {"journey_id": journey_id, "cohort_id": cohort.cohort_id, "person_id": f"p-tal-{unique}"}
         pids = {f"pid:{who}": pid for who, (_, pid) in people.items() if pid}

@@ -41,13 +41,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.auth import Authenticator, Role, TokenEntry
-from api.deps import Resources
 from api.runtime import serve
-from infra.settings import Settings
-from store.catalog import Catalog
-from store.eventstore import EventStore
-from store.vault import PeopleVault
-from tests.e2e.conftest import VAULT_KEY
+from service import bootstrap
+from service.bootstrap import Resources
+from tests.conftest import session_settings
 from tests.support import reference_cohort, reference_programme
 from workflows.client import journey_handle
 
@@ -61,9 +58,6 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-#: The session's vault key: derandomized runs nominate the same generated people, and a person's
-#: data key sealed under another master key cannot be opened (a 500, as for a tampered vault).
-MASTER_KEY = VAULT_KEY  # the session's: people the e2e tests share stay readable
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES,
     derandomize=True,
@@ -123,15 +117,12 @@ async def live(
         TokenEntry(token=tokens[role], role=role, person_id=None if role == "hr_system" else people[role])
         for role in ROLES
     ]
-    resources = Resources(
-        # A ceiling the fuzzer's burst never reaches: a 429 would hide the operation it stood for.
-        settings=Settings.model_validate(
-            {"data_dir": tmp_path, "max_body_bytes": 64 * 1024, "TALENT_RATE_LIMIT_REQUESTS": "100000/minute"}
-        ),
+    resources = bootstrap.resources(
+        # A ceiling the fuzzer's burst never reaches: a 429 would hide the operation it stood for. The
+        # session's vault key: derandomized runs nominate the same generated people, and a person's
+        # data key sealed under another master key cannot be opened (a 500, as for a tampered vault).
+        session_settings(tmp_path, max_body_bytes=64 * 1024, TALENT_RATE_LIMIT_REQUESTS="100000/minute"),
         pool=pool,
-        store=EventStore(pool),
-        vault=PeopleVault(pool, MASTER_KEY),
-        catalog=Catalog(pool),
         temporal=time_env.client,
         authenticator=Authenticator(entries),
         task_queue=journey_worker.task_queue,

@@ -16,15 +16,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.auth import Authenticator, TokenEntry
-from api.deps import Resources
-from infra.settings import Settings
-from store.catalog import Catalog
-from store.eventstore import EventStore
-from store.vault import PeopleVault
-from tests.e2e.conftest import TOKENS, VAULT_KEY, auth
+from service import bootstrap
+from tests.conftest import session_settings
+from tests.e2e.conftest import TOKENS, auth
 from tests.integration.conftest import dev_server  # noqa: F401 - the fixture, used here
 from tests.support import CPH, fast_cohort, fast_programme
-from workers.worker import build_worker, components
+from workers.worker import build_worker
 
 LATE_TRACK = "observe-leader"
 
@@ -37,26 +34,23 @@ async def dev_api(
     unique: str,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API over ASGI, with a journey worker on the dev server behind it."""
-    settings = Settings.model_validate({"data_dir": tmp_path, "TALENT_TASK_QUEUE": f"e2e-{unique}"})
-    vault = PeopleVault(pool, VAULT_KEY)
-    async with components(settings, pool) as parts:
-        parts.vault = vault
-        async with build_worker(dev_server.client, parts, task_queue=settings.task_queue):
-            resources = Resources(
-                settings=settings,
-                pool=pool,
-                store=EventStore(pool),
-                vault=vault,
-                catalog=Catalog(pool),
-                temporal=dev_server.client,
-                authenticator=Authenticator(
-                    [*TOKENS.values(), TokenEntry(token=f"tok-{unique}", role="talent", person_id=f"p-{unique}")]
-                ),
-                task_queue=settings.task_queue,
-            )
-            transport = httpx.ASGITransport(app=create_app(resources))
-            async with httpx.AsyncClient(transport=transport, base_url="http://api.test", timeout=30) as client:
-                yield client
+    # The worker and the API get the session's vault key from the same settings.
+    settings = session_settings(tmp_path, TALENT_TASK_QUEUE=f"e2e-{unique}")
+    async with (
+        bootstrap.worker_components(settings, pool) as parts,
+        build_worker(dev_server.client, parts, task_queue=settings.task_queue),
+    ):
+        resources = bootstrap.resources(
+            settings,
+            pool=pool,
+            temporal=dev_server.client,
+            authenticator=Authenticator(
+                [*TOKENS.values(), TokenEntry(token=f"tok-{unique}", role="talent", person_id=f"p-{unique}")]
+            ),
+        )
+        transport = httpx.ASGITransport(app=create_app(resources))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.test", timeout=30) as client:
+            yield client
 
 
 def _auth(who: str) -> dict[str, str]:

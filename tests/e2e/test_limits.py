@@ -17,12 +17,10 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from api.auth import Authenticator
-from api.deps import Resources
 from infra.settings import Settings
-from store.catalog import Catalog
-from store.eventstore import EventStore
-from store.vault import PeopleVault
-from tests.e2e.conftest import TOKENS, VAULT_KEY, auth
+from service import bootstrap
+from tests.conftest import session_settings
+from tests.e2e.conftest import TOKENS, auth
 from tests.support import reference_cohort, reference_programme
 
 LIMIT = 64 * 1024
@@ -46,13 +44,9 @@ def build_app(
     """Builds an app on the test worker's task queue with small limits (and any other settings)."""
 
     def build(**overrides: Any) -> FastAPI:
-        settings = Settings.model_validate({"data_dir": tmp_path, "max_body_bytes": LIMIT, **SMALL, **overrides})
-        resources = Resources(
-            settings=settings,
+        resources = bootstrap.resources(
+            session_settings(tmp_path, **{"max_body_bytes": LIMIT, **SMALL, **overrides}),
             pool=pool,
-            store=EventStore(pool),
-            vault=PeopleVault(pool, VAULT_KEY),
-            catalog=Catalog(pool),
             temporal=time_env.client,
             authenticator=Authenticator(list(TOKENS.values())),
             task_queue=journey_worker.task_queue,

@@ -29,12 +29,8 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from api.auth import Authenticator
-from api.deps import Resources
-from infra.settings import Settings
-from store.catalog import Catalog
-from store.eventstore import EventStore
-from store.vault import PeopleVault
-from tests.e2e.conftest import VAULT_KEY
+from service import bootstrap
+from tests.conftest import session_settings
 from tests.e2e.test_escalation_http import KICKOFF, _kickoff, _programme
 from tests.support import compressed_cohort
 from workflows.client import journey_handle
@@ -57,12 +53,9 @@ async def jwt_api(
     tmp_path: Path,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API with JWT sign-in only (HS256), on the test worker's task queue."""
-    resources = Resources(
-        settings=Settings.model_validate({"data_dir": tmp_path}),
+    resources = bootstrap.resources(
+        session_settings(tmp_path),
         pool=pool,
-        store=EventStore(pool),
-        vault=PeopleVault(pool, VAULT_KEY),
-        catalog=Catalog(pool),
         temporal=time_env.client,
         authenticator=Authenticator([], jwt_secret=SECRET),
         task_queue=journey_worker.task_queue,

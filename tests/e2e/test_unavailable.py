@@ -16,12 +16,9 @@ from temporalio.service import RetryConfig
 
 from api.app import create_app
 from api.auth import Authenticator
-from api.deps import Resources
-from infra.settings import Settings
-from store.catalog import Catalog
-from store.eventstore import EventStore
-from store.vault import PeopleVault
-from tests.e2e.conftest import TOKENS, VAULT_KEY, auth
+from service import bootstrap
+from tests.conftest import session_settings
+from tests.e2e.conftest import TOKENS, auth
 from tests.support import reference_cohort, reference_programme
 
 #: Nothing listens here: connections are refused at once.
@@ -29,12 +26,9 @@ NOWHERE = "127.0.0.1:9"
 
 
 async def _client(pool: asyncpg.Pool[asyncpg.Record], temporal: Client, tmp_path: Path) -> httpx.AsyncClient:
-    resources = Resources(
-        settings=Settings.model_validate({"data_dir": tmp_path}),
+    resources = bootstrap.resources(
+        session_settings(tmp_path),
         pool=pool,
-        store=EventStore(pool),
-        vault=PeopleVault(pool, VAULT_KEY),
-        catalog=Catalog(pool),
         temporal=temporal,
         authenticator=Authenticator(list(TOKENS.values())),
         task_queue="nowhere",

@@ -566,7 +566,7 @@ def test_image_contains_every_package_pyproject_builds() -> None:
     assert "pyproject.toml" in sources or "." in sources
     for package in _packages():
         assert package in sources or "." in sources, f"the Dockerfile does not copy the {package} package"
-    # `talent demo` reads the reference programme from examples/.
+    # `talent dev` publishes the programmes in examples/
     assert "examples" in sources or "." in sources
 
 

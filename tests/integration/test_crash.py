@@ -26,7 +26,7 @@ from store.vault import PeopleVault, PersonData
 from tests.conftest import SESSION_VAULT_KEY
 from tests.integration.conftest import WEBHOOK_SECRET, MailServer, WebhookReceiver
 from tests.support import COORD, SYSTEM, Journey, compressed_cohort, compressed_programme, scaled
-from workflows.client import start_journey
+from workflows.client import execute, start_journey
 
 ROOT = Path(__file__).resolve().parents[2]
 JOURNEYS = 6
@@ -102,7 +102,7 @@ async def test_journeys_survive_repeated_worker_kills_with_nothing_lost_or_dupli
                 cohort=cohort,
             )
             handle = await start_journey(dev_server.client, nomination, task_queue=task_queue)
-            await handle.execute_update("decide_nomination", c.DecideNomination(**COORD, decision="approve"))
+            await execute(handle, c.DecideNomination(**COORD, decision="approve"))
             handles.append(handle)
             expected[journey_id] = nomination
         # Kill the worker at random moments while the journeys' deadlines fire.

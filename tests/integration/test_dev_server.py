@@ -21,11 +21,12 @@ from domain.events import RecordedEvent, stream_id_for
 from domain.programme import Role
 from domain.status import JourneyStatus
 from infra.settings import Settings
+from service.bootstrap import worker_components
 from store.eventstore import EventStore
 from store.vault import PeopleVault, PersonData
 from tests.integration.conftest import Mail, MailServer, WebhookReceiver
 from tests.support import CPH, fast_cohort, fast_programme, nominate
-from workers.worker import build_worker, components
+from workers.worker import build_worker
 from workflows.client import start_journey
 from workflows.journey import CommandResult
 from workflows.journey import TalentJourneyWorkflow as wf
@@ -120,7 +121,7 @@ async def test_a_whole_journey_on_the_dev_server_stores_every_event_and_delivers
     # The HR system's first answer is "try again later": Temporal retries the delivery.
     webhooks.answer(503)
 
-    async with components(settings, pool) as parts, build_worker(dev_server.client, parts, task_queue=tq):
+    async with worker_components(settings, pool) as parts, build_worker(dev_server.client, parts, task_queue=tq):
         handle = await start_journey(
             dev_server.client,
             nominate(

@@ -34,21 +34,19 @@ from activities.notify import (
     Notifier,
     SmtpConfig,
     SmtpMailer,
-    SmtpTls,
     WebhookConfig,
     WebhookSender,
-    webhook_keys,
 )
 from activities.templates import one_line, unsafe_char
 from domain import commands as c
 from domain.events import EventMetadata, NewEvent, stream_id_for
 from domain.programme import Role
-from infra.settings import Settings
+from infra.settings import Settings, SmtpTls, webhook_keys
+from service.bootstrap import worker_components
 from store.eventstore import EventStore
 from store.vault import PeopleVault, PersonData
 from tests.integration.conftest import HOST, WEBHOOK_SECRET, MailServer, TlsPair, WebhookReceiver
 from tests.support import CPH, SYSTEM, Journey, nominate, reference_cohort, reference_programme
-from workers.worker import components
 
 SENDER = "talent-journey@example.org"
 META = EventMetadata(actor="p-coord", correlation_id="corr-notify")
@@ -330,7 +328,7 @@ async def test_a_worker_configured_with_neither_smtp_nor_webhook_skips_every_not
 ) -> None:
     scene = await _scene(pool, vault, unique)
 
-    async with components(Settings.model_validate({"data_dir": tmp_path}), pool) as parts:
+    async with worker_components(Settings.model_validate({"data_dir": tmp_path}), pool) as parts:
         result = await _deliver(parts.notifier, scene.journey_id)
 
     rows = await _outbox(pool, scene.journey_id)
@@ -348,7 +346,7 @@ async def test_a_worker_refuses_a_webhook_url_without_a_secret_to_sign_with(
     settings = Settings.model_validate({"data_dir": tmp_path, "TALENT_WEBHOOK_URL": webhooks.url})
 
     with pytest.raises(ValueError, match="TALENT_WEBHOOK_SECRET"):
-        async with components(settings, pool):
+        async with worker_components(settings, pool):
             pytest.fail("a worker must not start without the webhook secret")
 
 
@@ -837,9 +835,9 @@ async def test_a_worker_checks_the_smtp_servers_certificate_against_talent_smtp_
     trusted_scene = await _scene(pool, vault, os.urandom(6).hex())
     unknown_scene = await _scene(pool, vault, os.urandom(6).hex())
 
-    async with components(trusting, pool) as parts:
+    async with worker_components(trusting, pool) as parts:
         delivered = await _deliver(parts.notifier, trusted_scene.journey_id)
-    async with components(unaware, pool) as parts:
+    async with worker_components(unaware, pool) as parts:
         failure = await _pending_failure(parts.notifier, unknown_scene.journey_id, attempt=1)
 
     trusted = [r for r in await _outbox(pool, trusted_scene.journey_id) if r["channel"] == "email"]

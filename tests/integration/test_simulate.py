@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -12,6 +12,7 @@ import pytest
 
 from cli import simulate
 from cli.main import build_parser
+from cli.simulate import script
 from domain.calendar import danish_holidays
 from infra.settings import Settings
 from tests.support import ROOT, compressed_programme, reference_programme
@@ -115,41 +116,42 @@ def test_the_talent_command_parses_programme_simulate_with_a_history_folder() ->
     assert build_parser().parse_args(["programme", "simulate", "p.yaml"]).record_histories is None
 
 
-def test_easter_sunday_agrees_with_the_danish_holiday_table() -> None:
+def test_the_pause_leaves_on_the_tuesday_before_maundy_thursday_of_the_holiday_table() -> None:
     table = danish_holidays()
+    # Easter moves between 22 March and 25 April: Maundy Thursday, Good Friday and Easter Monday
+    # are Danish public holidays, and the pause starts two days before the first of them.
+    for year, expected in ((2027, date(2027, 3, 25)), (2028, date(2028, 4, 13)), (2030, date(2030, 4, 18))):
+        thursday = script.maundy_thursday(year)
+        assert thursday == expected
+        assert {thursday, thursday + timedelta(days=1), thursday + timedelta(days=4)} <= set(table.keys()), year
     for year in range(2000, 2061):
-        easter = simulate.easter_sunday(year)
-        assert easter.weekday() == 6
-        # Maundy Thursday, Good Friday and Easter Monday are Danish public holidays.
-        assert {easter - timedelta(days=3), easter - timedelta(days=2), easter + timedelta(days=1)} <= set(
-            table.keys()
-        ), year
+        assert script.maundy_thursday(year).weekday() == 3, year
 
 
 def test_the_pause_falls_over_easter_when_easter_is_inside_the_programme_and_mid_programme_otherwise() -> None:
     programme = reference_programme()
-    pace = simulate.Pace.of(programme)
+    pace = script.Pace.of(programme)
     cal = programme.working_calendar
     start = datetime(2027, 1, 11, tzinfo=cal.tz)
-    paused, resumed, why = simulate.pause_window(programme, pace, start, start + timedelta(days=270))
+    paused, resumed, why = script.pause_window(programme, pace, start, start + timedelta(days=270))
     assert why == "over Easter 2027"
     assert paused == datetime(2027, 3, 23, 10, tzinfo=cal.tz)  # Tuesday before Maundy Thursday (25 March)
-    assert cal.working_days_between(paused, resumed) == simulate.PAUSE_WORKING_DAYS
+    assert cal.working_days_between(paused, resumed) == script.PAUSE_WORKING_DAYS
 
     summer = datetime(2027, 5, 3, tzinfo=cal.tz)  # the next Easter comes after this cohort ends
-    paused, resumed, why = simulate.pause_window(programme, pace, summer, summer + timedelta(days=200))
+    paused, resumed, why = script.pause_window(programme, pace, summer, summer + timedelta(days=200))
     assert why.startswith("mid-programme")
     assert summer < paused < resumed < summer + timedelta(days=200)
-    assert cal.working_days_between(paused, resumed) == simulate.PAUSE_WORKING_DAYS
+    assert cal.working_days_between(paused, resumed) == script.PAUSE_WORKING_DAYS
 
 
 def test_a_programme_compressed_into_minutes_runs_at_a_compressed_pace_with_sessions_every_minute() -> None:
     compressed, reference = compressed_programme(), reference_programme()
     now = datetime(2026, 11, 26, 21, 0, tzinfo=UTC)
 
-    assert simulate.Pace.of(compressed).compressed and not simulate.Pace.of(reference).compressed
-    cohort = simulate.simulation_cohort(compressed, simulate.Pace.of(compressed), simulate.next_monday(now, compressed))
+    assert script.Pace.of(compressed).compressed and not script.Pace.of(reference).compressed
+    cohort = script.simulation_cohort(compressed, script.Pace.of(compressed), script.next_monday(now, compressed))
     assert cohort.starts_at == datetime(2026, 11, 30, 9, tzinfo=compressed.working_calendar.tz)
     gaps = {b.starts_at - a.starts_at for a, b in itertools.pairwise(cohort.sessions)}
     assert gaps == {timedelta(minutes=1)}
-    assert simulate.simulation_cohort(reference, simulate.Pace.of(reference), cohort.starts_on).starts_at is None
+    assert script.simulation_cohort(reference, script.Pace.of(reference), cohort.starts_on).starts_at is None

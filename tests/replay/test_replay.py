@@ -97,7 +97,22 @@ def test_folding_the_events_a_history_stored_gives_the_status_the_workflow_ended
     state = fold(appended_events(events))
 
     assert state is not None
-    assert status_of(state) == JourneyStatus.model_validate(_payload(completed.result))
+    # The recording holds the status as its workflow then returned it: every field it has must
+    # come out of the fold unchanged. Fields the status view gained later (the leader's leader,
+    # ladders, ...) are not in the recording, so they are compared where both have them.
+    recorded = _payload(completed.result)
+    folded = status_of(state).model_dump(mode="json")
+    expected = JourneyStatus.model_validate(recorded).model_dump(mode="json")
+    assert _known(folded, recorded) == _known(expected, recorded)
+
+
+def _known(value: Any, shape: Any) -> Any:
+    """`value` limited to the keys `shape` has, at every depth (lists element by element)."""
+    if isinstance(shape, dict) and isinstance(value, dict):
+        return {key: _known(value.get(key), sub) for key, sub in shape.items()}
+    if isinstance(shape, list) and isinstance(value, list) and len(shape) == len(value):
+        return [_known(v, s) for v, s in zip(value, shape, strict=True)]
+    return value
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from icalendar import Calendar, Event
 
+from api.ical import FeedJourney, FeedRole, JourneyHistory, Language, journey_history, render_feed
 from domain import commands as c
-from domain.ical import FeedJourney, FeedRole, JourneyHistory, Language, journey_history, render_feed
 from tests.support import COORD, LEADER, TALENT, Journey
 from tests.unit.journeys import (
     APPROVED_AT,

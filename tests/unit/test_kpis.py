@@ -9,7 +9,7 @@ import pytest
 
 from domain import commands as c
 from domain import events as e
-from domain.kpis import JourneyFacts, Kpis, OutcomeFact, compute_kpis, facts_from_events
+from domain.kpis import Funnel, JourneyFacts, Kpis, OutcomeFact, compute_funnel, compute_kpis, facts_from_events
 from domain.status import JourneyStatus, status_of
 from tests.support import COORD, CPH, LEADER, SYSTEM, TALENT, Journey, nominate, reference_cohort, reference_programme
 
@@ -379,3 +379,37 @@ def test_a_journey_decided_by_the_domain_yields_its_late_track_and_its_escalatio
 def test_a_naive_as_of_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone"):
         compute_kpis([], as_of=datetime(2026, 3, 1))
+
+
+def test_an_appointment_counts_as_an_application_in_the_kpis_and_the_funnel_alike() -> None:
+    appointed_only = OutcomeFact(applied_for_leader_post=False, appointed=True, on=date(2025, 3, 1))
+    journeys = [
+        _completed("a", datetime(2025, 1, 15, 16, tzinfo=CET), (False, True, date(2025, 3, 1))),
+        _completed("b", datetime(2025, 1, 15, 16, tzinfo=CET), (False, False, date(2025, 3, 1))),
+    ]
+
+    kpis = compute_kpis(journeys, as_of=AS_OF)
+    funnel = compute_funnel(journeys)
+
+    assert appointed_only.applied
+    assert not OutcomeFact(applied_for_leader_post=False, appointed=False, on=date(2025, 3, 1)).applied
+    assert next(h for h in kpis.outcomes if h.months == 6).applied == funnel.applied == 1
+
+
+def test_the_funnel_counts_a_journey_at_every_stage_up_to_the_furthest_it_reached() -> None:
+    first = datetime(2025, 6, 2, 16, tzinfo=CEST)
+    enrolled = e.TalentEnrolled(
+        cohort_id="c-1", starts_at=first, milestones=(), evaluate_at=first, evaluate_clock="working_days"
+    )
+    started = e.JourneyStarted(started_at=first)
+    applied = e.OutcomeRecorded(applied_for_leader_post=True, appointed=False, on=date(2025, 9, 1), recorded_by="hr")
+    journeys = [
+        facts_from_events(_status("nominated", "nominated"), []),
+        facts_from_events(_status("enrolled", "enrolled"), [enrolled]),
+        facts_from_events(_status("active"), [enrolled, started, applied]),
+        # Completed by a coordinator's override without its start on record: still active before.
+        facts_from_events(_status("done", "closed", completion="completed"), []),
+    ]
+
+    assert compute_funnel(journeys) == Funnel(nominated=4, enrolled=3, active=2, completed=1, applied=1, appointed=0)
+    assert (journeys[1].enrolled, journeys[1].started, journeys[2].started) == (True, False, True)

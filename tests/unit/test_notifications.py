@@ -6,11 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-from activities.templates import Language, render
+from activities.templates import render
 from domain import commands as c
 from domain.events import Event
 from domain.journey import JourneyState, evolve
 from domain.notifications import notifications_for
+from domain.values import Language
 from tests.support import COORD, LEADER, TALENT, Journey, reference_cohort
 from tests.unit.journeys import (
     EVALUATE_AT,

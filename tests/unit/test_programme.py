@@ -16,11 +16,11 @@ from domain.programme import (
     Cohort,
     CohortSession,
     Programme,
-    load_programme,
     parse_cohort,
     parse_programme,
     programme_json,
 )
+from infra.programmes import load_programme
 from tests.support import (
     CPH,
     ROOT,
@@ -378,3 +378,19 @@ def test_parse_cohort_accepts_the_api_body() -> None:
     )
     assert cohort.starts_on == date(2027, 1, 11)
     assert cohort.sessions[0].starts_at.utcoffset() == timedelta(hours=1)
+
+
+def test_an_approval_climbs_only_the_coordinators_rungs_and_every_other_milestone_all_of_them() -> None:
+    programme = reference_programme()
+    rungs = programme.escalation.rungs
+    everyone = programme.rungs_for("track")
+    assert [n for n, _ in everyone] == list(range(1, len(rungs) + 1))
+    approval = programme.rungs_for("approval")
+    assert approval and all(r.recipient == "coordinator" for _, r in approval)
+    assert [n for n, _ in approval] == [i for i, r in enumerate(rungs, start=1) if r.recipient == "coordinator"]
+    data = programme.model_dump(mode="json")
+    data["escalation"] = {
+        "rungs": [{"after": 0, "recipient": "nearest_leader"}, {"after": 2, "recipient": "leaders_leader"}]
+    }
+    no_coordinator = Programme.model_validate(data)
+    assert [(n, r.recipient) for n, r in no_coordinator.rungs_for("approval")] == [(2, "leaders_leader")]

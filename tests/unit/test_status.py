@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 from domain import commands as c
 from domain.events import EscalationResolved, parse_event
+from domain.programme import EscalationDef
 from domain.status import JourneyStatus, dump_status, next_deadline, status_data, status_of
 from tests.support import COORD, LEADER, TALENT
 from tests.unit.journeys import (
@@ -13,6 +14,7 @@ from tests.unit.journeys import (
     EVALUATE_AT,
     KICKOFF_DUE,
     OBSERVE_DUE,
+    PROGRAMME,
     active,
     advance,
     at,
@@ -200,6 +202,7 @@ def test_the_status_serialises_to_the_fields_of_the_api() -> None:
         "resolved_at",
         "acknowledged_at",
         "acknowledged_by",
+        "at_risk",
     }
     assert body["next_deadline"] == "2027-04-07T16:00:00+02:00"
 
@@ -219,3 +222,75 @@ def test_status_and_events_stored_before_acknowledgements_existed_still_parse() 
     assert old == status_of(j.s)
     assert isinstance(resolved, EscalationResolved)
     assert (resolved.resolution, resolved.resolved_by, resolved.reason_ref) == ("met", None, None)
+
+
+def test_the_status_names_the_leaders_leader_and_the_tracks_awaiting_sign_off() -> None:
+    j = active(at(2027, 1, 11, 12))
+    j.send(c.SubmitTrack(**TALENT, track_key="observe-leader"), at(2027, 1, 12))
+    j.send(c.SubmitTrack(**TALENT, track_key="lead-meeting"), at(2027, 1, 12, 11))
+
+    waiting = status_of(j.s)
+    j.send(c.SignOffTrack(**LEADER, track_key="observe-leader", decision="approve"), at(2027, 1, 13))
+    j.send(c.SignOffTrack(**LEADER, track_key="lead-meeting", decision="return"), at(2027, 1, 13, 11))
+
+    assert (waiting.leaders_leader_id, waiting.awaiting_signoff) == (
+        j.s.leaders_leader_id,
+        ("observe-leader", "lead-meeting"),
+    )
+    assert waiting.leaders_leader_id
+    assert status_of(j.s).awaiting_signoff == ()  # signed off, or returned to the talent
+
+
+def test_a_ladder_is_at_risk_at_its_own_last_rung_as_the_at_risk_reasons_say() -> None:
+    status = status_of(active(at(2027, 3, 12)).s)
+
+    assert status.ladders and status.open_escalations == len(
+        {x.milestone for x in status.escalations if x.resolved_at is None}
+    )
+    assert status.open_escalations < len(status.escalations), "ladders are counted, not rungs"
+    assert {(x.milestone, x.at_risk) for x in status.ladders} == {
+        (x.milestone, x.rung == x.last_rung) for x in status.ladders
+    }
+    assert {f"escalated:{x.milestone}" for x in status.ladders if x.at_risk} == {
+        str(r) for r in status.at_risk_reasons if str(r).startswith("escalated:")
+    }
+    assert {(x.milestone, x.rung, x.at_risk) for x in status.escalations if x.at_risk} <= {
+        (x.milestone, x.rung, True) for x in status.ladders
+    }
+
+
+def test_an_approval_ladder_shorter_than_the_programmes_is_at_risk_at_its_own_last_rung() -> None:
+    # The coordinator is the second of three rungs: an approval climbs only the coordinator's.
+    talent, _, boss, coordinator = PROGRAMME.escalation.rungs
+    rungs = (
+        talent,
+        coordinator.model_copy(update={"after": boss.after}),
+        boss.model_copy(update={"after": coordinator.after}),
+    )
+    programme = PROGRAMME.model_copy(update={"escalation": EscalationDef(rungs=rungs)})
+    j = nominated(programme)
+    advance(j, APPROVAL_DUE + timedelta(days=30))
+
+    (ladder,) = status_of(j.s).ladders
+
+    assert (ladder.milestone, ladder.rung, ladder.last_rung, ladder.at_risk) == ("approval", 2, 2, True)
+    assert [str(r) for r in status_of(j.s).at_risk_reasons] == ["escalated:approval"]
+
+
+def test_a_status_stored_before_ladders_gets_them_from_its_escalations_and_reasons() -> None:
+    j = active(at(2027, 3, 12))
+    data = status_data(j.s)
+    for key in ("ladders", "leaders_leader_id", "awaiting_signoff"):
+        del data[key]
+    for x in data["escalations"]:
+        del x["at_risk"]
+
+    old = JourneyStatus.model_validate_json(dump_status(data))
+    new = status_of(j.s)
+
+    assert [(x.milestone, x.rung, x.at_risk, x.first_raised_at, x.raised_at) for x in old.ladders] == [
+        (x.milestone, x.rung, x.at_risk, x.first_raised_at, x.raised_at) for x in new.ladders
+    ]
+    assert {x.last_rung for x in old.ladders if not x.at_risk} == {None}  # unknown: the old row did not keep it
+    assert (old.leaders_leader_id, old.awaiting_signoff) == (None, ())
+    assert old.open_escalations == new.open_escalations

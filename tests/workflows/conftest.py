@@ -16,9 +16,10 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from infra.settings import Settings
+from service.bootstrap import worker_components
+from tests.conftest import session_settings
 from tests.workflows.journeys import Journeys, end_journey
-from workers.worker import build_worker, components, register_search_attributes
+from workers.worker import build_worker, register_search_attributes
 
 
 def binary(name: str) -> str:
@@ -52,9 +53,8 @@ async def journey_worker(
     test server, whose clock every test shares, and one whose task outlives its worker holds
     that clock still (a later test's time skip would wait for it).
     """
-    settings = Settings.model_validate({"data_dir": tmp_path})
     since = await pool.fetchval("SELECT coalesce(max(global_position), 0) FROM events")
-    async with components(settings, pool) as parts:
+    async with worker_components(session_settings(tmp_path), pool) as parts:
         worker = build_worker(time_env.client, parts, task_queue=f"tq-{uuid.uuid4().hex[:8]}")
         async with worker:
             yield worker

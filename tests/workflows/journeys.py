@@ -26,31 +26,12 @@ from domain import commands as c
 from domain.programme import Cohort, Programme
 from domain.status import JourneyStatus, MilestoneView
 from tests.support import COORD, CPH, LEADER, TALENT, nominate
-from workflows.client import start_journey
+from workflows.client import start_journey, update_for
 from workflows.journey import CommandResult, TalentJourneyWorkflow
 
 Handle = WorkflowHandle[TalentJourneyWorkflow, JourneyStatus]
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 T = TypeVar("T")
-
-#: The public update name of each command (the names clients and the API rely on).
-UPDATE_NAMES = {
-    "DecideNomination": "decide_nomination",
-    "RecordAttendance": "record_attendance",
-    "SubmitTrack": "submit_track",
-    "SignOffTrack": "sign_off_track",
-    "LogMentorMeeting": "log_mentor_meeting",
-    "ConfirmMentorMeeting": "confirm_mentor_meeting",
-    "PauseJourney": "pause",
-    "ResumeJourney": "resume",
-    "ChangeNearestLeader": "change_nearest_leader",
-    "WithdrawTalent": "withdraw",
-    "OverrideCompletion": "override_completion",
-    "RecordOutcome": "record_outcome",
-    "RecordErasure": "record_erasure",
-    "AcknowledgeEscalation": "acknowledge_escalation",
-    "ResolveEscalation": "resolve_escalation",
-}
 
 #: How long (real time) a command may take before a test gives up on it.
 COMMAND_TIMEOUT = 15.0
@@ -120,11 +101,14 @@ def _idle(described: WorkflowExecutionDescription) -> bool:
 
 
 async def send(handle: Handle, command: c.Command, *, update_id: str | None = None) -> CommandResult:
-    """Send a command as its update, by the update's public name."""
+    """Send a command as its update (the journey client's table), raw: a refusal is Temporal's failure.
+
+    The workflow tests look at the failure the workflow raises (`WorkflowUpdateFailedError` whose
+    cause's type is the domain's code); the client's `execute` turns it into a `DomainError`.
+    """
     # A bounded wait: a workflow task that keeps failing would otherwise leave the update pending for ever.
-    result = await asyncio.wait_for(
-        handle.execute_update(UPDATE_NAMES[command.type], command, id=update_id, result_type=CommandResult),
-        timeout=COMMAND_TIMEOUT,
+    result: object = await asyncio.wait_for(
+        handle.execute_update(update_for(command), command, id=update_id), timeout=COMMAND_TIMEOUT
     )
     assert isinstance(result, CommandResult)
     return result

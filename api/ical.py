@@ -18,16 +18,19 @@ from typing import Literal
 from icalendar import CLASS, STATUS, TRANSP, Calendar, Event
 
 from domain import events as e
-from domain.journey import OPEN_STATES, JourneyState, MilestoneState, evolve
+from domain.journey import JourneyState, MilestoneState, evolve
+from domain.policy import IN_PROGRAMME_STATES
+from domain.values import Language
 
-Language = Literal["da", "en"]
+__all__ = ["FEED_STATES", "FeedJourney", "FeedRole", "JourneyHistory", "Language", "journey_history", "render_feed"]
+
 #: How the feed's owner follows a journey.
 FeedRole = Literal["talent", "nearest_leader"]
 EntryKind = Literal["session", "track", "mentor_meeting"]
 
 #: Journeys in a feed: those with sessions and deadlines ahead. A journey that ends (rejected,
 #: withdrawn, evaluated) leaves the feed, and a subscribed calendar drops its entries.
-FEED_STATES: frozenset[str] = OPEN_STATES
+FEED_STATES: frozenset[str] = IN_PROGRAMME_STATES
 #: How long a session lasts: the programme model gives no length, so a teaching half-day, cut
 #: short if the cohort's next session starts sooner (compressed demo programmes).
 SESSION_LENGTH = timedelta(hours=3)

@@ -1,0 +1,200 @@
+"""The dashboard's pages: home, a leader's talents, a cohort, the escalations, a journey."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request, Response
+
+from api.dashboard import charts, views
+from api.dashboard.charts import Series
+from api.dashboard.present import Presenter
+from api.dashboard.render import (
+    error_page,
+    new_nonce,
+    page,
+    redirect,
+    render,
+    viewer_name,
+)
+from api.dashboard.session import (
+    Viewer,
+)
+from api.deps import Deps, can_see
+from domain.events import stream_id_for
+from store.views import cohorts as cohorts_view
+from store.views import journeys as journeys_view
+from store.views import kpis as kpis_view
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+
+#: Rows of a list on the cohort page before "show all".
+SHOWN = 15
+
+# -- pages ---------------------------------------------------------------------------------------
+
+
+@router.get("/")
+async def home(request: Request, resources: Deps) -> Response:
+    """Coordinators: the cohorts and the open escalations. Leaders: their talents. Talents: their journeys."""
+
+    async def build(viewer: Viewer, p: Presenter) -> Response:
+        if viewer.role == "leader":
+            return redirect("/dashboard/leader")
+        name = await viewer_name(viewer, p)
+        if viewer.role == "talent":
+            rows = await views.journey_lines(resources, viewer, p)
+            return render(
+                request, "mine.html", viewer.texts, viewer=viewer, viewer_name=name, journeys=rows, leader=False
+            )
+        cohort_rows = await cohorts_view.cohorts(resources.pool)
+        escalations = await views.open_escalations(resources, p, None)
+        return render(
+            request,
+            "home.html",
+            viewer.texts,
+            viewer=viewer,
+            viewer_name=name,
+            cohorts=cohort_rows,
+            escalations=escalations[:10],
+            escalations_total=len(escalations),
+            at_risk_total=sum(r.at_risk for r in cohort_rows),
+            p=p,
+            next_url="/dashboard/",
+            nonce=new_nonce,
+        )
+
+    return await page(request, resources, build, roles=("coordinator", "leader", "talent"))
+
+
+@router.get("/leader")
+async def leader_page(request: Request, resources: Deps) -> Response:
+    """A leader's talents: what each is waiting on, and their next mentor meeting."""
+
+    async def build(viewer: Viewer, p: Presenter) -> Response:
+        name = await viewer_name(viewer, p)
+        rows = await views.journey_lines(resources, viewer, p)
+        return render(request, "mine.html", viewer.texts, viewer=viewer, viewer_name=name, journeys=rows, leader=True)
+
+    return await page(request, resources, build, roles=("leader",))
+
+
+@router.get("/cohorts/{cohort_id}")
+async def cohort_page(request: Request, resources: Deps, cohort_id: str) -> Response:
+    """A cohort: the funnel, counts by state, at-risk journeys, this week's deadlines, escalations, KPIs."""
+
+    async def build(viewer: Viewer, p: Presenter) -> Response:
+        t = viewer.texts
+        cohort = await resources.catalog.cohort(cohort_id)
+        if cohort is None:
+            return error_page(request, t, viewer, 404, "not_found", "not_found_text")
+        programme = await p.programme(cohort.programme_id, cohort.programme_version)
+        zone = p.zone(programme)
+        journeys = await journeys_view.of_cohort(resources.pool, cohort_id)
+        at_risk = await journeys_view.of_cohort(resources.pool, cohort_id, at_risk_only=True)
+        deadlines = await cohorts_view.deadlines(resources.pool, cohort_id, p.now, p.now + timedelta(days=7))
+        await p.load_people(
+            [viewer.principal.person_id]
+            + [j.talent_id for j in journeys]
+            + [j.nearest_leader_id for j in journeys]
+            + [d.talent_id for d in deadlines]
+        )
+        report = await kpis_view.cohort_report(resources.pool, cohort_id, as_of=p.now)
+        kpis, funnel = report if report is not None else (None, None)
+        stages = funnel.model_dump() if funnel is not None else {}
+        funnel_chart = charts.bar_chart(
+            "", [(t(f"funnel_{stage}"), [(Series("", "c-main"), n)], None) for stage, n in stages.items()]
+        )
+        summary = await cohorts_view.summary(resources.pool, cohort_id)
+        return render(
+            request,
+            "cohort.html",
+            t,
+            viewer=viewer,
+            viewer_name=p.name(viewer.principal.person_id).text,
+            cohort=cohort,
+            programme=programme,
+            zone=zone,
+            journeys=journeys,
+            counts=summary.counts,
+            summary=summary,
+            funnel=funnel_chart,
+            at_risk=at_risk,
+            deadlines=deadlines,
+            escalations=await views.open_escalations(resources, p, cohort_id),
+            kpi_charts=views.kpi_charts(t, kpis, programme) if kpis is not None else [],
+            kpis=kpis,
+            shown=SHOWN,
+            p=p,
+            next_url=request.url.path,
+            nonce=new_nonce,
+        )
+
+    return await page(request, resources, build, roles=("coordinator",))
+
+
+@router.get("/escalations")
+async def escalations_page(request: Request, resources: Deps, cohort_id: str | None = None) -> Response:
+    """Open escalations, oldest first: rung, milestone, age; acknowledge or resolve."""
+
+    async def build(viewer: Viewer, p: Presenter) -> Response:
+        name = await viewer_name(viewer, p)
+        found = await views.open_escalations(resources, p, cohort_id)
+        return render(
+            request,
+            "escalations.html",
+            viewer.texts,
+            viewer=viewer,
+            viewer_name=name,
+            escalations=found,
+            cohort_id=cohort_id,
+            p=p,
+            next_url=request.url.path + (f"?{urlencode({'cohort_id': cohort_id})}" if cohort_id else ""),
+            nonce=new_nonce,
+        )
+
+    return await page(request, resources, build, roles=("coordinator",))
+
+
+@router.get("/journeys/{journey_id}")
+async def journey_page(request: Request, resources: Deps, journey_id: str) -> Response:
+    """A talent's journey: people, progress, the milestone plan, escalations and the timeline."""
+
+    async def build(viewer: Viewer, p: Presenter) -> Response:
+        t = viewer.texts
+        row = await journeys_view.status(resources.pool, journey_id) if len(journey_id) <= 100 else None
+        if row is None or not await can_see(resources, viewer.principal, journey_id):
+            return error_page(request, t, viewer, 404, "not_found", "not_found_text")
+        programme = await p.programme(row.programme_id, row.programme_version)
+        # The history is the timeline itself; every fact the page states comes from the status view.
+        events = await resources.store.read_stream(stream_id_for(journey_id))
+        leaders_leader = row.leaders_leader_id
+        await p.load_people(
+            [viewer.principal.person_id, row.talent_id, row.nearest_leader_id, leaders_leader, *p.people_in(events)]
+        )
+        escalations = [
+            p.open_escalation(journey_id, row.cohort_id, row.talent_id, ladder, programme) for ladder in row.ladders
+        ]
+        return render(
+            request,
+            "journey.html",
+            t,
+            viewer=viewer,
+            viewer_name=p.name(viewer.principal.person_id).text,
+            journey=row,
+            status=row,
+            programme=programme,
+            zone=p.zone(programme),
+            talent=p.name(row.talent_id),
+            leader=p.name(row.nearest_leader_id),
+            leaders_leader=p.name(leaders_leader) if leaders_leader else None,
+            escalations=escalations,
+            all_escalations=row.escalations,
+            timeline=p.timeline(events, programme),
+            p=p,
+            next_url=request.url.path,
+            nonce=new_nonce,
+        )
+
+    return await page(request, resources, build, roles=("coordinator", "leader", "talent"))

@@ -1,0 +1,69 @@
+"""Sessions: attendance and rescheduling."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from domain import commands as c
+from domain import events as e
+from domain.errors import InvalidCommand
+from domain.journey.decision import Decision, require_role, require_state, resolve
+from domain.journey.state import JourneyState, MilestoneState
+from domain.policy import IN_PROGRAMME_STATES, RUNNING_STATES
+from domain.values import MilestoneKey
+
+
+def _session_milestone(s: JourneyState, session_key: str) -> MilestoneState | None:
+    return s.milestone(MilestoneKey.session(session_key))
+
+
+def _known_session(s: JourneyState, key: str) -> None:
+    if key not in {x.key for x in s.programme.sessions}:
+        raise InvalidCommand("unknown_session", f"the programme has no session {key!r}")
+
+
+def record_attendance(d: Decision, cmd: c.RecordAttendance) -> None:
+    """A coordinator records a talent's attendance at a session; absent misses its milestone."""
+    require_role(cmd, "record attendance on")
+    _known_session(d.s, cmd.session_key)
+    require_state(d.s, RUNNING_STATES, "record attendance on")
+    if d.s.attendance_of(cmd.session_key) == cmd.status:
+        return
+    d.emit(e.SessionAttendanceRecorded(session_key=cmd.session_key, status=cmd.status, recorded_by=cmd.actor_id))
+    m = _session_milestone(d.s, cmd.session_key)
+    if m is None:
+        return
+    if cmd.status == "absent":
+        if m.status != "missed":
+            resolve(d, m.key, "missed")
+    elif m.status != "met":
+        resolve(d, m.key, "met")
+
+
+def reschedule(d: Decision, cmd: c.RescheduleSession) -> None:
+    """A session moves for the cohort: its attendance milestone moves with it unless its slip stands."""
+    require_role(cmd, "reschedule a session of")
+    s = d.s
+    _known_session(s, cmd.session_key)
+    require_state(s, IN_PROGRAMME_STATES, "reschedule a session of")
+    current = next((x for x in s.cohort.sessions if x.key == cmd.session_key), None)
+    if current is None:
+        raise InvalidCommand("unknown_session", f"the cohort has no session {cmd.session_key!r}")
+    if current.starts_at == cmd.starts_at:
+        return
+    m = _session_milestone(s, cmd.session_key)
+    new_due: datetime | None = None
+    if m is not None and m.status in ("open", "slipped"):
+        new_due = s.calendar.add(cmd.starts_at, s.programme.attendance_grace)
+        if m.status == "slipped" and new_due <= d.now:
+            new_due = None  # moved into the past: the slip stands and its ladder runs on
+    if m is not None and m.ladder_running and new_due is not None:
+        d.emit(e.EscalationResolved(milestone=m.key, resolved_at=d.now, resolution="rescheduled"))
+    d.emit(
+        e.SessionRescheduled(
+            session_key=cmd.session_key,
+            starts_at=cmd.starts_at,
+            previous_starts_at=current.starts_at,
+            milestone_due_at=new_due,
+        )
+    )

@@ -1,0 +1,73 @@
+"""The application's errors: what the service refuses besides the domain's rules (each entry point maps them once)."""
+
+from __future__ import annotations
+
+from store.catalog import UnknownProgramme
+from store.vault import PersonErased
+
+__all__ = [
+    "JourneyEnded",
+    "JourneyExists",
+    "LeaderIsTalent",
+    "NotFound",
+    "PersonErased",
+    "ServiceError",
+    "UnknownCohort",
+    "UnknownProgramme",
+]
+
+
+class ServiceError(Exception):
+    """A request the service refuses; `code` is stable and safe to show to a client."""
+
+    code = "refused"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(ServiceError):
+    """Unknown, or not the caller's to see (never tell which)."""
+
+    code = "not_found"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} not found")
+        self.what = what
+
+
+class JourneyEnded(ServiceError):
+    """The journey's workflow has ended: it takes no commands."""
+
+    code = "journey_ended"
+
+    def __init__(self) -> None:
+        super().__init__("the journey has ended and takes no commands")
+
+
+class JourneyExists(ServiceError):
+    """The talent has an open journey in the programme that the caller may not see (§8.1)."""
+
+    code = "journey_exists"
+
+    def __init__(self) -> None:
+        super().__init__("the talent already has an open journey in this programme")
+
+
+class UnknownCohort(ServiceError):
+    """A nomination names a cohort that was never created."""
+
+    code = "unknown_cohort"
+
+    def __init__(self, cohort_id: str) -> None:
+        super().__init__(f"unknown cohort {cohort_id!r}")
+
+
+class LeaderIsTalent(ServiceError):
+    """A nomination names the talent as their own nearest leader."""
+
+    code = "leader_is_talent"
+
+    def __init__(self) -> None:
+        super().__init__("the talent cannot be their own nearest leader")
