@@ -47,6 +47,7 @@ from infra.programmes import load_programme
 from infra.settings import Settings
 from service.bootstrap import worker_components
 from store.db import create_pool, migrate
+from store.views import journeys
 from workers.worker import workflow_runner
 from workflows.client import execute, start_journey
 from workflows.journey import TalentJourneyWorkflow
@@ -194,9 +195,7 @@ async def main() -> None:
                         )
                     )
                     for _ in range(600):
-                        done = await pool.fetchval(
-                            "SELECT count(*) FROM journey_status WHERE cohort_id = $1", cohort.cohort_id
-                        )
+                        done = len(await journeys.of_cohort(pool, cohort.cohort_id, limit=args.open))
                         if done >= args.open:
                             break
                         await asyncio.sleep(0.5)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from service import journeys as service
 from service.bootstrap import Resources
 from store.catalog import Catalog, CatalogConflict
 from store.vault import PersonData, PersonErased
+from store.views import journeys
 
 log = structlog.get_logger("talent.dev")
 
@@ -167,10 +167,7 @@ async def seed_demo(resources: Resources, cohort: Cohort) -> None:
 
     Only what the cohort lacks is done, so a restart neither duplicates nor re-decides anything.
     """
-    rows = await resources.pool.fetch(
-        "SELECT talent_id, journey_id, state FROM journey_status WHERE cohort_id = $1", cohort.cohort_id
-    )
-    have = {r["talent_id"]: (r["journey_id"], r["state"]) for r in rows}
+    have = {j.talent_id: (j.journey_id, j.state) for j in await journeys.of_cohort(resources.pool, cohort.cohort_id)}
     with contextlib.suppress(PersonErased):  # erased stays erased; the coordinator's name just goes missing
         await resources.vault.put_person(COORDINATOR_ID, _COORDINATOR)
     for n in DEMO:
@@ -199,19 +196,17 @@ def _nomination(n: DemoNomination, cohort_id: str) -> NominationIn:
 
 async def demo_summary(resources: Resources, cohort: Cohort, programme: Programme) -> str:
     """The demo's lines of the banner: the cohort, its journeys by state, and when escalations start."""
-    rows = await resources.pool.fetch(
-        "SELECT state, status::text FROM journey_status WHERE cohort_id = $1 ORDER BY state", cohort.cohort_id
-    )
-    counts = Counter(r["state"] for r in rows)
+    rows = await journeys.of_cohort(resources.pool, cohort.cohort_id)
+    counts = Counter(j.state for j in rows)
     cal = programme.working_calendar
     rungs = programme.escalation.rungs
     _, first_approval_rung = programme.rungs_for("approval")[0]
     approvals = [
-        cal.add(datetime.fromisoformat(m["due_at"]), first_approval_rung.after)
-        for r in rows
-        if r["state"] == "nominated"
-        for m in json.loads(r["status"])["milestones"]
-        if m["key"] == "approval"
+        cal.add(m.due_at, first_approval_rung.after)
+        for j in rows
+        if j.state == "nominated"
+        for m in j.milestones
+        if m.key == "approval"
     ]
     kickoff = min(x.starts_at for x in cohort.sessions)
     attendance = cal.add(cal.add(kickoff, programme.attendance_grace), rungs[0].after)

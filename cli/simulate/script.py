@@ -12,6 +12,7 @@ from domain.calendar import Delay, WorkingCalendar
 from domain.events import AttendanceStatus
 from domain.journey import JourneyState
 from domain.programme import Cohort, CohortSession, Programme
+from domain.values import MilestoneKey
 
 #: Working days the paused talent is away: leave over Easter.
 PAUSE_WORKING_DAYS = 20
@@ -207,7 +208,7 @@ def plan(scenario: Scenario, state: JourneyState, pace: Pace, now: datetime) -> 
         record = c.RecordAttendance(**COORDINATOR, session_key=session.key, status=status)
         steps.append((at(session.starts_at + pace.day / 6), record))
     for track in state.programme.tracks:
-        progress, milestone = state.track(track.key), state.milestone(f"track:{track.key}")
+        progress, milestone = state.track(track.key), state.milestone(MilestoneKey.track(track.key))
         if progress is None or milestone is None or progress.done_at is not None:
             continue
         submitted = now
@@ -225,7 +226,7 @@ def plan(scenario: Scenario, state: JourneyState, pace: Pace, now: datetime) -> 
             steps.append((at(now), c.ConfirmMentorMeeting(**scenario.leader, held_on=pending.held_on)))
         previous: datetime | None = None
         for number in range(len(state.meetings) + 1, state.programme.mentor_meetings.count + 1):
-            milestone = state.milestone(f"mentor_meeting:{number}")
+            milestone = state.milestone(MilestoneKey.mentor_meeting(number))
             if milestone is None:
                 continue
             held = at(on_working_day(milestone.due_at - 3 * pace.day))
