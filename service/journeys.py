@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
@@ -16,12 +17,15 @@ import structlog
 
 from domain import commands as c
 from domain.errors import DomainError
+from domain.events import EventMetadata, stream_id_for
+from domain.journey import decide
 from domain.policy import OPEN_STATES
 from domain.values import Language
 from infra.auth import Principal
 from service.bootstrap import Resources
 from service.errors import JourneyEnded, JourneyExists, LeaderIsTalent, NotFound, UnknownCohort
 from store.catalog import UnknownProgramme
+from store.eventstore import ConcurrencyError
 from store.vault import PersonData
 from store.views import journeys as journeys_view
 from workflows.client import JourneyClient, JourneyNotRunning
@@ -167,7 +171,8 @@ async def execute(
     refuses the command after all (it moved on in between), they are deleted again. The same
     `update_id` twice is one update (Temporal deduplicates it while the workflow runs).
 
-    Raises the domain's `DomainError` for a refusal, `JourneyEnded` once the workflow has ended,
+    Raises the domain's `DomainError` for a refusal, `JourneyEnded` once the workflow has ended
+    (but for an outcome: a fact about a career, appended to the ended journey, PRODUCT §8.4),
     `PersonErased` for a text of an erased talent.
     """
     client = journeys(resources)
@@ -180,6 +185,10 @@ async def execute(
             check = await client.check(journey_id, build({f"{field}_ref": _UNSTORED for field in given}))
             if not check.accepted:
                 raise DomainError(check.code or "refused", check.message or "refused", kind=check.kind)
+            if not check.changes:
+                # A repeat (a meeting logged again): nothing to record, so no text to keep either.
+                log.info("command_changes_nothing", journey_id=journey_id, update_id=update_id)
+                return {**await status(resources, journey_id), "events": []}
         refs: dict[str, str | None] = {f"{field}_ref": None for field in texts or {}}
         for field, text in given.items():
             refs[f"{field}_ref"] = await resources.vault.put_text(
@@ -187,16 +196,48 @@ async def execute(
             )
         built = build(refs)
         try:
-            result = await client.send(journey_id, built, update_id=update_id)
+            events = (await client.send(journey_id, built, update_id=update_id)).events
         except (DomainError, JourneyNotRunning):
             await resources.vault.discard_texts(ref for ref in refs.values() if ref)
             raise
     except JourneyNotRunning as exc:
-        raise JourneyEnded from exc
-    log.info("command_applied", journey_id=journey_id, command=built.type, update_id=update_id, events=result.events)
+        if not isinstance(command, c.RecordOutcome):
+            raise JourneyEnded from exc
+        built = command
+        events = await append_after_end(resources, journey_id, command, causation_id=update_id)
+    log.info("command_applied", journey_id=journey_id, command=built.type, update_id=update_id, events=events)
     body = await status(resources, journey_id)
-    body["events"] = result.events
+    body["events"] = events
     return body
+
+
+async def append_after_end(
+    resources: Resources, journey_id: str, command: c.Command, *, causation_id: str | None
+) -> list[str]:
+    """A command to a journey whose workflow has ended (an outcome, an erasure note): the types of
+    the events it caused.
+
+    Nothing else writes an ended journey's stream, so the service decides with the domain and
+    appends under the stream's version guard; a writer that got there first (two such commands at
+    once) makes it decide again on the new state. The domain refuses what an ended journey does not
+    take (`DomainError`); `NotFound` for a journey that does not exist.
+    """
+    stream = stream_id_for(journey_id)
+    for _ in range(3):
+        state = await resources.store.load(journey_id)
+        if state is None:
+            raise NotFound("journey")
+        events = decide(state, command, now=datetime.now(UTC), new_ids=uuid.uuid4)
+        if not events:
+            return []
+        metadata = EventMetadata(actor=command.actor_id, causation_id=causation_id)
+        try:
+            await resources.store.append(stream, state.version, events, metadata=metadata)
+        except ConcurrencyError:
+            continue
+        log.info("appended_after_end", journey_id=journey_id, command=command.type, events=len(events))
+        return [n.event.type for n in events]
+    raise DomainError("concurrent_change", "the journey changed while the command was applied; try again")
 
 
 #: The reference a command carries for a text while it is only being checked: never stored.

@@ -94,6 +94,8 @@ class CommandCheck(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     accepted: bool
+    #: Whether taking it would record anything (False: a repeat that changes nothing).
+    changes: bool = True
     code: str | None = None
     kind: str | None = None
     message: str | None = None
@@ -263,13 +265,14 @@ class TalentJourneyWorkflow:
             except DomainError as exc:
                 workflow.logger.info("signal refused", extra={"journey_id": self._journey_id, "code": exc.code})
 
-    def _check(self, command: c.Command) -> None:
-        """Run the domain's rules without writing anything: the validators' refusal."""
+    def _check(self, command: c.Command) -> bool:
+        """Run the domain's rules without writing anything: the validators' refusal, else whether
+        the command would change the journey (a repeat, e.g. a meeting logged twice, would not)."""
         if self._state is None:
-            return  # the nomination is still being stored: the handler waits for it, then decides
+            return True  # the nomination is still being stored: the handler waits for it, then decides
         try:
             # Validators run read-only (workflow.uuid4 would raise); the events are discarded anyway.
-            decide(self._state, command, now=workflow.now(), new_ids=_placeholder_id)
+            return bool(decide(self._state, command, now=workflow.now(), new_ids=_placeholder_id))
         except DomainError as exc:
             raise domain_failure(exc) from exc
 
@@ -454,13 +457,13 @@ class TalentJourneyWorkflow:
         a refused command writes nothing anywhere. Nothing changes: a query cannot write.
         """
         try:
-            self._check(command)
+            changes = self._check(command)
         except ApplicationError as exc:
             details = exc.details[0] if exc.details and isinstance(exc.details[0], dict) else {}
             return CommandCheck(
                 accepted=False, code=exc.type, kind=str(details.get("kind", "conflict")), message=exc.message
             )
-        return CommandCheck(accepted=True)
+        return CommandCheck(accepted=True, changes=changes)
 
     @workflow.query(name="status")
     def status(self) -> JourneyStatus:

@@ -360,3 +360,26 @@ async def test_a_refused_command_stores_none_of_its_free_texts(
         )
         assert accepted.status_code == 200, accepted.text
     assert await texts() == before + 1
+
+
+async def test_a_repeated_meeting_with_notes_changes_nothing_and_stores_no_second_text(
+    cast: tuple[httpx.AsyncClient, dict[str, str], FastAPI],
+    pool: asyncpg.Pool[asyncpg.Record],
+    time_env: WorkflowEnvironment,
+) -> None:
+    client, h, _ = cast
+    journey_id, talent = h["id:journey_id"], h["pid:talent"]
+    today = (await time_env.get_current_time()).date().isoformat()
+    leader = {"Authorization": h["leader"]}
+    first = await client.post(
+        f"/v1/journeys/{journey_id}/mentor-meetings", json={"held_on": today, "notes": "Et"}, headers=leader
+    )
+    assert first.status_code == 200 and first.json()["events"], first.text
+    texts = await pool.fetchval("SELECT count(*) FROM person_texts WHERE person_id = $1", talent)
+    version = await _version(pool, journey_id)
+    again = await client.post(
+        f"/v1/journeys/{journey_id}/mentor-meetings", json={"held_on": today, "notes": "To"}, headers=leader
+    )
+    assert again.status_code == 200 and again.json()["events"] == [], again.text
+    assert await pool.fetchval("SELECT count(*) FROM person_texts WHERE person_id = $1", talent) == texts
+    assert await _version(pool, journey_id) == version
