@@ -38,6 +38,66 @@ TEMPLATES: _T = {
         "The nomination was not approved",
         "Dear $recipient\n\nThe nomination of $talent for $programme was not approved.\n",
     ),
+    ("nomination_expired", "da"): (
+        "Indstillingen af $talent er udløbet",
+        "Kære $recipient\n\nIndstillingen af $talent til $programme blev ikke afgjort i tide (frist $due) "
+        "og er udløbet. Du kan indstille igen til et senere hold.\n",
+    ),
+    ("nomination_expired", "en"): (
+        "The nomination of $talent has expired",
+        "Dear $recipient\n\nThe nomination of $talent for $programme was not decided in time (due $due) "
+        "and has expired. You may nominate again for a later cohort.\n",
+    ),
+    ("approval_overdue", "da"): (
+        "Indstilling venter på din beslutning: $talent",
+        "Kære $recipient\n\nIndstillingen af $talent til $programme skulle have været afgjort senest $due. "
+        "Godkend eller afvis den, før den udløber.\n",
+    ),
+    ("approval_overdue", "en"): (
+        "A nomination awaits your decision: $talent",
+        "Dear $recipient\n\nThe nomination of $talent for $programme was due to be decided by $due. "
+        "Please approve or reject it before it expires.\n",
+    ),
+    ("approval_pending_leader", "da"): (
+        "Indstillingen af $talent er endnu ikke afgjort",
+        "Kære $recipient\n\nKoordinatoren har endnu ikke afgjort din indstilling af $talent til $programme "
+        "(frist $due). Koordinatoren er mindet om den.\n",
+    ),
+    ("approval_pending_leader", "en"): (
+        "The nomination of $talent is not decided yet",
+        "Dear $recipient\n\nThe coordinator has not yet decided your nomination of $talent for $programme "
+        "(due $due). The coordinator has been reminded.\n",
+    ),
+    ("attendance_unrecorded", "da"): (
+        "Fremmøde mangler: $talent",
+        "Kære $recipient\n\nFremmødet for $talent ($milestone) er ikke registreret (frist $due). "
+        "Registrér det venligst.\n",
+    ),
+    ("attendance_unrecorded", "en"): (
+        "Attendance not recorded: $talent",
+        "Dear $recipient\n\nThe attendance of $talent ($milestone) has not been recorded (due $due). "
+        "Please record it.\n",
+    ),
+    ("absence", "da"): (
+        "Fravær fra en obligatorisk session i $programme",
+        "Kære $recipient\n\nDu er registreret som fraværende fra en obligatorisk session i $programme. "
+        "Tal med din nærmeste leder og koordinatoren om, hvordan du når kravet til fremmøde.\n",
+    ),
+    ("absence", "en"): (
+        "Absent from a mandatory session of $programme",
+        "Dear $recipient\n\nYou were recorded as absent from a mandatory session of $programme. "
+        "Please talk to your nearest leader and the coordinator about meeting the attendance requirement.\n",
+    ),
+    ("absence_leader", "da"): (
+        "$talent var fraværende fra en obligatorisk session",
+        "Kære $recipient\n\n$talent er registreret som fraværende fra en obligatorisk session i $programme. "
+        "Tag en snak om, hvordan du kan støtte.\n",
+    ),
+    ("absence_leader", "en"): (
+        "$talent was absent from a mandatory session",
+        "Dear $recipient\n\n$talent was recorded as absent from a mandatory session of $programme. "
+        "Please talk about how you can support.\n",
+    ),
     ("welcome", "da"): (
         "Velkommen til $programme",
         "Kære $recipient\n\nDu er optaget på $programme. Vi glæder os til forløbet med dig.\n",
@@ -122,6 +182,36 @@ TEMPLATES: _T = {
     ("completion", "en"): (
         "$programme has been evaluated",
         "Dear $recipient\n\nThe journey of $talent in $programme has been evaluated. The coordinator has the result.\n",
+    ),
+    ("leader_changed", "da"): (
+        "Ny nærmeste leder i $programme",
+        "Kære $recipient\n\nDu har fået en ny nærmeste leder i $programme. Den nye leder godkender "
+        "dine øvebaner og holder mentormøderne med dig fremover.\n",
+    ),
+    ("leader_changed", "en"): (
+        "A new nearest leader in $programme",
+        "Dear $recipient\n\nYou have a new nearest leader in $programme. From now on the new leader "
+        "signs off your tracks and holds the mentor meetings with you.\n",
+    ),
+    ("leader_changed_former", "da"): (
+        "Du er ikke længere nærmeste leder for $talent",
+        "Kære $recipient\n\n$talent har fået en ny nærmeste leder i $programme. Godkendelser og "
+        "mentormøder går fremover til den nye leder; du har ikke længere adgang til forløbet.\n",
+    ),
+    ("leader_changed_former", "en"): (
+        "You are no longer the nearest leader of $talent",
+        "Dear $recipient\n\n$talent has a new nearest leader in $programme. Sign-offs and mentor "
+        "meetings now go to the new leader; you no longer have access to the journey.\n",
+    ),
+    ("signoff_awaited", "da"): (
+        "Evalueringen venter på din godkendelse",
+        "Kære $recipient\n\n$programme er slut for $talent, men en øvebane venter stadig på din "
+        "godkendelse. Evalueringen venter til $due; en godkendelse inden da tæller med.\n",
+    ),
+    ("signoff_awaited", "en"): (
+        "The evaluation waits for your sign-off",
+        "Dear $recipient\n\n$programme has ended for $talent, but a track still awaits your sign-off. "
+        "The evaluation waits until $due; a sign-off before then counts.\n",
     ),
     ("follow_up_question", "da"): (
         "Hvordan går det efter $programme?",

@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("programme_file", type=Path, metavar="PROGRAMME.yaml")
     simulate_parser = programme_actions.add_parser(
         "simulate",
-        help="run four scripted journeys of a programme on a throw-away database and time-skipping Temporal",
+        help="run six scripted journeys of a programme on a throw-away database and time-skipping Temporal",
     )
     simulate_parser.add_argument("programme_file", type=Path, metavar="PROGRAMME.yaml")
     simulate_parser.add_argument(

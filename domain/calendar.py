@@ -11,8 +11,18 @@ import holidays
 import isodate
 from pydantic import BaseModel, ConfigDict, model_serializer, model_validator
 
-CalendarName = Literal["dk", "weekdays"]
+CalendarName = Literal["dk", "dk-municipal", "weekdays"]
 Clock = Literal["working_days", "calendar"]
+#: A closure period as a calendar keeps it: first day, last day (both included), why.
+ClosurePeriod = tuple[date, date, str]
+
+#: What `dk-municipal` adds to `dk` (PRODUCT §8.4): days a Danish municipality's staff have off
+#: although the `holidays` package's public category counts them as working days.
+MUNICIPAL_DAYS_OFF: dict[tuple[int, int], str] = {
+    (6, 5): "Constitution Day",
+    (12, 24): "Christmas Eve",
+    (12, 31): "New Year's Eve",
+}
 
 # A year of working days is ~250; a loop bound keeps a corrupt input from spinning forever.
 _MAX_STEPS = 100_000
@@ -115,26 +125,50 @@ class WorkingCalendar:
 
     Date arithmetic happens on local dates so that a deadline keeps its wall-clock time across
     daylight-saving changes. Immutable and cached: safe to share.
+
+    `closures` are periods the programme's people are away (a school's winter break): no
+    working-day deadline falls in one, and a working-day delay skips it like a weekend.
     """
 
-    def __init__(self, name: CalendarName, tz: ZoneInfo, deadline_time: time) -> None:
+    def __init__(
+        self, name: CalendarName, tz: ZoneInfo, deadline_time: time, closures: tuple[ClosurePeriod, ...] = ()
+    ) -> None:
         self.name = name
         self.tz = tz
         self.deadline_time = deadline_time
-        self._holidays: holidays.HolidayBase | None = danish_holidays() if name == "dk" else None
+        self.closures = closures
+        self._holidays: holidays.HolidayBase | None = danish_holidays() if name in ("dk", "dk-municipal") else None
+        self._municipal = name == "dk-municipal"
+        # One set of closed days: the working-day loops ask about every day they pass.
+        self._closed: dict[date, str] = {}
+        for first, last, reason in closures:
+            day = first
+            while day <= last:
+                self._closed.setdefault(day, reason)
+                day += timedelta(days=1)
 
     def is_working_day(self, day: date) -> bool:
-        """Monday–Friday, less the calendar's public holidays."""
+        """Monday–Friday, less the calendar's public holidays (and days off) and its closures."""
         if day.weekday() >= 5:
             return False
-        return self._holidays is None or day not in self._holidays
+        if self._holidays is not None and day in self._holidays:
+            return False
+        if self._municipal and (day.month, day.day) in MUNICIPAL_DAYS_OFF:
+            return False
+        return day not in self._closed
 
     def holiday_name(self, day: date) -> str | None:
-        """The public holiday on `day`, if any."""
+        """The public holiday (or, in `dk-municipal`, the day off) on `day`, if any."""
         if self._holidays is None:
             return None
         name = self._holidays.get(day)
+        if name is None and self._municipal:
+            name = MUNICIPAL_DAYS_OFF.get((day.month, day.day))
         return str(name) if name is not None else None
+
+    def closure_reason(self, day: date) -> str | None:
+        """Why the programme is closed on `day` (a closure period), if it is."""
+        return self._closed.get(day)
 
     def local(self, at: datetime) -> datetime:
         """`at` in the calendar's time zone."""
@@ -194,6 +228,21 @@ class WorkingCalendar:
             day += timedelta(days=1)
         return count
 
+    def working_days_elapsed(self, start: datetime, end: datetime) -> int:
+        """Working days whose deadline instant (the deadline time that day) lies after `start`,
+        up to and including `end`: how many working-day deadlines a pause from `start` to `end`
+        took away. A pause from Friday evening to Monday morning takes none (rules 3, §8.4)."""
+        if end <= start:
+            return 0
+        count = 0
+        day = self.local(start).date()
+        last = self.local(end).date()
+        while day <= last:
+            if self.is_working_day(day) and start < self._at(day, self.deadline_time) <= end:
+                count += 1
+            day += timedelta(days=1)
+        return count
+
     def add(self, at: datetime, delay: Delay) -> datetime:
         """`at` plus `delay`: working days land at the deadline time; ISO durations are exact.
 
@@ -225,6 +274,18 @@ class WorkingCalendar:
             return self.shift_working_days(due, self.working_days_between(paused_at, resumed_at))
         return self._elapse(due, real_time_between(paused_at, resumed_at))
 
+    def shift_by(self, due: datetime, clock: Clock, working_days: int, elapsed: timedelta) -> datetime:
+        """Move an open deadline by a pause already measured: working days, or real time."""
+        if clock == "working_days":
+            return self.shift_working_days(due, working_days)
+        return self._elapse(due, elapsed) if elapsed > timedelta(0) else due
+
+    def next_working_day(self, at: datetime) -> datetime:
+        """`at` if it falls on a working day, else the same wall-clock time on the next one."""
+        local = self.local(at)
+        day = self.add_working_day_steps(local.date(), 0)
+        return local if day == local.date() else self._at(day, local.timetz().replace(tzinfo=None))
+
 
 def real_time_between(start: datetime, end: datetime) -> timedelta:
     """Elapsed time from `start` to `end`; aware subtraction within one zone would count wall time."""
@@ -232,10 +293,12 @@ def real_time_between(start: datetime, end: datetime) -> timedelta:
 
 
 @functools.lru_cache(maxsize=64)
-def get_calendar(name: CalendarName, timezone: str, deadline_time: time) -> WorkingCalendar:
+def get_calendar(
+    name: CalendarName, timezone: str, deadline_time: time, closures: tuple[ClosurePeriod, ...] = ()
+) -> WorkingCalendar:
     """A shared calendar for a programme's settings."""
     try:
         tz = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"unknown time zone {timezone!r}") from exc
-    return WorkingCalendar(name, tz, deadline_time)
+    return WorkingCalendar(name, tz, deadline_time, closures)

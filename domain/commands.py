@@ -15,8 +15,11 @@ ActorRole = Literal["hr_system", "coordinator", "leader", "talent", "system"]
 #: The journey rules a new nomination gets. A journey keeps the rules it was nominated under for
 #: its whole life (two years and more), so every rule change is gated on the journey's version:
 #: 1: the first rules; 2: mentor meetings dated between enrolment and today, a meeting the talent
-#: logs counts once the nearest leader confirms it, logging a logged date again changes nothing.
-CURRENT_RULES_VERSION = 2
+#: logs counts once the nearest leader confirms it, logging a logged date again changes nothing;
+#: 3: the programme as lived (PRODUCT §8.4: pause stops the clock not the people, inclusive
+#: deadlines, the approval ladder and expiry, late nominations and waived milestones, attendance
+#: bookkeeping, the sign-off grace, leader changes that keep the leader's leader).
+CURRENT_RULES_VERSION = 3
 
 
 class Actor(TypedDict):

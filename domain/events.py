@@ -145,6 +145,16 @@ class NominationRejected(_Event):
     decided_at: AwareDatetime
 
 
+class NominationExpired(_Event):
+    """Rules 3: nobody decided the nomination within `approval.expires_after` of its deadline;
+    it is rejected with the reason `expired`."""
+
+    type: Literal["NominationExpired"] = "NominationExpired"
+    expired_at: AwareDatetime
+    #: The approval deadline that passed.
+    due_at: AwareDatetime
+
+
 class TalentEnrolled(_Event):
     """The talent was placed in the cohort, with the milestone plan computed from its calendar."""
 
@@ -253,6 +263,16 @@ class MilestoneMissed(_Event):
     milestone: str
     missed_at: AwareDatetime
     reason: str
+
+
+class MilestoneWaived(_Event):
+    """Rules 3: the milestone was already due when the talent was enrolled; it never slips or escalates."""
+
+    type: Literal["MilestoneWaived"] = "MilestoneWaived"
+    milestone: str
+    due_at: AwareDatetime
+    waived_at: AwareDatetime
+    reason: Literal["due_before_enrolment"] = "due_before_enrolment"
 
 
 class MilestoneSlipped(_Event):
@@ -372,6 +392,17 @@ class ProgrammeNotCompleted(_Event):
     follow_ups: tuple[AwareDatetime, ...]
 
 
+class EvaluationDeferred(_Event):
+    """Rules 3 (PRODUCT §8.4): at the programme's end tracks still awaited sign-off, so the evaluation
+    waits for them until `due_at` (`completion.signoff_grace` after `ended_at`); a sign-off in that
+    window counts."""
+
+    type: Literal["EvaluationDeferred"] = "EvaluationDeferred"
+    ended_at: AwareDatetime
+    due_at: AwareDatetime
+    awaiting: tuple[str, ...]
+
+
 class FollowUpRequested(_Event):
     """An outcome follow-up point was reached: the talent and HR are asked about leader posts."""
 
@@ -413,6 +444,7 @@ Event = Annotated[
     TalentNominated
     | NominationApproved
     | NominationRejected
+    | NominationExpired
     | TalentEnrolled
     | JourneyStarted
     | SessionAttendanceRecorded
@@ -424,6 +456,7 @@ Event = Annotated[
     | MentorMeetingConfirmed
     | MilestoneMet
     | MilestoneMissed
+    | MilestoneWaived
     | MilestoneSlipped
     | EscalationRaised
     | EscalationAcknowledged
@@ -434,6 +467,7 @@ Event = Annotated[
     | TalentWithdrawn
     | ProgrammeCompleted
     | ProgrammeNotCompleted
+    | EvaluationDeferred
     | FollowUpRequested
     | OutcomeRecorded
     | JourneyClosed

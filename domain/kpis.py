@@ -34,6 +34,8 @@ class OutcomeFact(_Frozen):
     applied_for_leader_post: bool
     appointed: bool
     on: date
+    #: The follow-up (months after completion) it answered; None: given before any follow-up.
+    months: int | None = None
 
     @property
     def applied(self) -> bool:
@@ -53,12 +55,14 @@ class JourneyFacts(_Frozen):
     #: Milestones whose latest MilestoneMet was late (met after the deadline, or after slipping).
     late_milestones: frozenset[str] = frozenset()
     outcomes: tuple[OutcomeFact, ...] = ()
+    #: Rules 3: the nomination expired undecided (NominationExpired); the journey is rejected.
+    expired: bool = False
 
 
 def facts_from_events(status: JourneyStatus, events: Iterable[e.Event]) -> JourneyFacts:
     """A journey's facts from its status view and its events (in stream order; other types are ignored)."""
     evaluated_at: datetime | None = None
-    enrolled = started = False
+    enrolled = started = expired = False
     late: dict[str, bool] = {}
     outcomes: list[OutcomeFact] = []
     for event in events:
@@ -67,6 +71,8 @@ def facts_from_events(status: JourneyStatus, events: Iterable[e.Event]) -> Journ
                 enrolled = True
             case e.JourneyStarted():
                 started = True
+            case e.NominationExpired():
+                expired = True
             case e.ProgrammeCompleted() | e.ProgrammeNotCompleted():
                 evaluated_at = evaluated_at or event.evaluated_at
             case e.MilestoneMet():
@@ -74,7 +80,10 @@ def facts_from_events(status: JourneyStatus, events: Iterable[e.Event]) -> Journ
             case e.OutcomeRecorded():
                 outcomes.append(
                     OutcomeFact(
-                        applied_for_leader_post=event.applied_for_leader_post, appointed=event.appointed, on=event.on
+                        applied_for_leader_post=event.applied_for_leader_post,
+                        appointed=event.appointed,
+                        on=event.on,
+                        months=event.months,
                     )
                 )
             case _:
@@ -86,6 +95,7 @@ def facts_from_events(status: JourneyStatus, events: Iterable[e.Event]) -> Journ
         evaluated_at=evaluated_at,
         late_milestones=frozenset(k for k, was_late in late.items() if was_late),
         outcomes=tuple(outcomes),
+        expired=expired,
     )
 
 
@@ -104,6 +114,9 @@ class MilestoneKindKpis(_Frozen):
         "evaluated or ended."
     )
     open: int = Field(description="Not yet due (or never due: the journey ended first). Not in the rate.")
+    waived: int = Field(
+        default=0, description="Waived: already due when the talent was enrolled (rules 3). Not in the rate."
+    )
     due: int = Field(description="The rate's denominator: on_time + late + missed + slipped.")
     on_time_rate: float | None = Field(description="on_time / due; null when due = 0.")
 
@@ -130,6 +143,14 @@ class OutcomeHorizonKpis(_Frozen):
         description="Eligible talents with an application (or an appointment, which implies one) recorded on a date "
         "no later than the horizon's end; one made before completion counts."
     )
+    not_applied: int = Field(
+        description="Eligible talents who answered that they had not applied by the horizon's end: an answer to this "
+        "follow-up or a later one, or dated on or after the horizon's end, and no application dated by then."
+    )
+    unknown: int = Field(
+        description="Eligible talents with no answer for the horizon (applied + not_applied + unknown = eligible): "
+        "no answer is not a no."
+    )
     appointed: int = Field(description="Eligible talents appointed to a leader post by the horizon's end.")
     applied_rate: float | None = Field(description="applied / eligible; null when eligible = 0.")
     appointed_rate: float | None = Field(description="appointed / eligible; null when eligible = 0.")
@@ -149,6 +170,9 @@ class Kpis(_Frozen):
     not_completed: int = Field(description="Evaluated as not completed (after any coordinator override).")
     withdrawn: int = Field(description="Withdrawn before evaluation. Not in the completion rate.")
     rejected: int = Field(description="Nominations rejected. Not in the completion rate.")
+    expired: int = Field(
+        default=0, description="Of the rejected, nominations that expired undecided (rules 3, PRODUCT §8.4)."
+    )
     in_progress: int = Field(description="Not yet evaluated: nominated, enrolled, active or paused.")
     completion_rate: float | None = Field(
         description="completed / evaluated; withdrawn, rejected and running journeys are left out (the counts "
@@ -192,6 +216,7 @@ def _milestone_kpis(journeys: Sequence[JourneyFacts]) -> tuple[MilestoneKindKpis
                 missed=c["missed"],
                 slipped=c["slipped"],
                 open=c["open"],
+                waived=c["waived"],
                 due=due,
                 on_time_rate=_rate(c["on_time"], due),
             )
@@ -223,6 +248,11 @@ def _horizon_end(evaluated_at: datetime, months: int) -> datetime:
     return end
 
 
+def _answers(outcome: OutcomeFact, months: int, by: date) -> bool:
+    """Whether an answer speaks for a horizon: given at its follow-up or a later one, or dated at its end or after."""
+    return (outcome.months is not None and outcome.months >= months) or outcome.on >= by
+
+
 def compute_kpis(journeys: Sequence[JourneyFacts], *, as_of: datetime) -> Kpis:
     """The KPIs of `journeys` at `as_of` (every denominator is documented on the model's fields)."""
     if as_of.tzinfo is None:
@@ -236,7 +266,7 @@ def compute_kpis(journeys: Sequence[JourneyFacts], *, as_of: datetime) -> Kpis:
 
     horizons = []
     for months in HORIZONS:
-        eligible = applied = appointed = 0
+        eligible = applied = not_applied = appointed = 0
         for j in completed:
             if j.evaluated_at is None:  # pragma: no cover - a completion is always an evaluation
                 continue
@@ -245,13 +275,17 @@ def compute_kpis(journeys: Sequence[JourneyFacts], *, as_of: datetime) -> Kpis:
                 continue
             eligible += 1
             by = end.date()
-            applied += any(o.applied and o.on <= by for o in j.outcomes)
+            did_apply = any(o.applied and o.on <= by for o in j.outcomes)
+            applied += did_apply
+            not_applied += not did_apply and any(_answers(o, months, by) for o in j.outcomes)
             appointed += any(o.appointed and o.on <= by for o in j.outcomes)
         horizons.append(
             OutcomeHorizonKpis(
                 months=months,
                 eligible=eligible,
                 applied=applied,
+                not_applied=not_applied,
+                unknown=eligible - applied - not_applied,
                 appointed=appointed,
                 applied_rate=_rate(applied, eligible),
                 appointed_rate=_rate(appointed, eligible),
@@ -273,6 +307,7 @@ def compute_kpis(journeys: Sequence[JourneyFacts], *, as_of: datetime) -> Kpis:
         not_completed=not_completed,
         withdrawn=withdrawn,
         rejected=rejected,
+        expired=sum(1 for j in journeys if j.expired),
         in_progress=len(journeys) - evaluated - withdrawn - rejected,
         completion_rate=_rate(len(completed), evaluated),
         milestones=_milestone_kpis(journeys),

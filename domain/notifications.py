@@ -9,15 +9,18 @@ from pydantic import BaseModel, ConfigDict
 from domain import events as e
 from domain.journey import JourneyState
 from domain.programme import Role
+from domain.values import MilestoneKey
 
 Channel = Literal["email", "webhook"]
 
-#: Events an HR system hears about: every change of state, escalation to at-risk and outcomes.
+#: Events an HR system hears about: every change of state, escalation to at-risk, an escalation taken
+#: in hand or cleared, and outcomes.
 WEBHOOK_EVENTS: frozenset[str] = frozenset(
     {
         "TalentNominated",
         "NominationApproved",
         "NominationRejected",
+        "NominationExpired",
         "TalentEnrolled",
         "JourneyStarted",
         "JourneyPaused",
@@ -29,6 +32,9 @@ WEBHOOK_EVENTS: frozenset[str] = frozenset(
         "OutcomeRecorded",
         "JourneyClosed",
         "NearestLeaderChanged",
+        # PRODUCT §8.4: HR also hears that a risk was taken in hand or cleared.
+        "EscalationAcknowledged",
+        "EscalationResolved",
     }
 )
 
@@ -48,6 +54,17 @@ def _mail(template: str, role: Role, state: JourneyState) -> Notification:
     return Notification(channel="email", template=template, recipient_role=role, recipient_id=state.person_for(role))
 
 
+def _rung_template(state: JourneyState, event: e.EscalationRaised) -> str:
+    """The e-mail a rung sends: rules 3 tell an approval or an unrecorded attendance for what it is."""
+    if state.rules_version >= 3:
+        m = state.milestone(event.milestone)
+        if m is not None and m.kind == "approval":
+            return "approval_overdue" if event.recipient_role == "coordinator" else "approval_pending_leader"
+        if m is not None and m.kind == "session" and event.recipient_role == "coordinator":
+            return "attendance_unrecorded"
+    return "reminder" if event.recipient_role == "talent" else f"escalation_{event.recipient_role}"
+
+
 def notifications_for(state: JourneyState, event: e.Event) -> list[Notification]:
     """The notifications `event` causes, given the state just after it."""
     out: list[Notification] = []
@@ -56,11 +73,14 @@ def notifications_for(state: JourneyState, event: e.Event) -> list[Notification]
             out.append(_mail("nomination_received", "coordinator", state))
         case e.NominationRejected():
             out.append(_mail("nomination_rejected", "nearest_leader", state))
+        case e.NominationExpired():
+            # Rules 3 (PRODUCT §8.4): the nominating leader hears it expired (HR by its webhook).
+            out.append(_mail("nomination_expired", "nearest_leader", state))
         case e.TalentEnrolled():
             out.append(_mail("welcome", "talent", state))
             out.append(_mail("welcome_leader", "nearest_leader", state))
         case e.EscalationRaised():
-            template = "reminder" if event.recipient_role == "talent" else f"escalation_{event.recipient_role}"
+            template = _rung_template(state, event)
             out.append(
                 Notification(
                     channel="email",
@@ -75,17 +95,36 @@ def notifications_for(state: JourneyState, event: e.Event) -> list[Notification]
             for role in ("talent", "nearest_leader", "leaders_leader"):
                 if role in reached:
                     out.append(_mail("escalation_resolved", role, state))
+        case e.SessionAttendanceRecorded(status="absent") if state.rules_version >= 3:
+            # Rules 3 (PRODUCT §8.4): an absence from a mandatory session tells the talent and
+            # the nearest leader (whether the journey is at risk follows from the criterion).
+            if MilestoneKey.session(event.session_key) in {m.key for m in state.milestones}:
+                out.append(_mail("absence", "talent", state))
+                out.append(_mail("absence_leader", "nearest_leader", state))
         case e.TrackSubmitted():
             out.append(_mail("track_submitted", "nearest_leader", state))
         case e.TrackReturned():
             out.append(_mail("track_returned", "talent", state))
         case e.NearestLeaderChanged():
             out.append(_mail("welcome_leader", "nearest_leader", state))
+            if state.rules_version >= 3 and event.previous_leader_id != event.nearest_leader_id:
+                # Rules 3 (PRODUCT §8.4): the talent and the former leader are told too.
+                out.append(_mail("leader_changed", "talent", state))
+                out.append(
+                    Notification(
+                        channel="email",
+                        template="leader_changed_former",
+                        recipient_role="nearest_leader",
+                        recipient_id=event.previous_leader_id,
+                    )
+                )
         case e.ProgrammeCompleted() | e.ProgrammeNotCompleted():
             out.append(_mail("completion", "talent", state))
             out.append(_mail("completion", "nearest_leader", state))
         case e.FollowUpRequested():
             out.append(_mail("follow_up_question", "talent", state))
+        case e.EvaluationDeferred():
+            out.append(_mail("signoff_awaited", "nearest_leader", state))
         case _:
             pass
     # A role nobody holds (no leader's leader, no coordinator on the cohort) gets nothing.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from datetime import date, datetime, time
@@ -12,13 +13,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
-from domain.calendar import CalendarName, Delay, WorkingCalendar, get_calendar
+from domain.calendar import CalendarName, ClosurePeriod, Delay, WorkingCalendar, get_calendar
 from domain.errors import ProgrammeInvalid
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
@@ -56,12 +59,6 @@ class MentorMeetingsDef(_Frozen):
     cadence: Delay
 
 
-class ApprovalDef(_Frozen):
-    """How long a coordinator has to decide on a nomination."""
-
-    deadline: Delay
-
-
 class CompletionDef(_Frozen):
     """What completing the programme takes, and when it is evaluated (the programme's end)."""
 
@@ -69,6 +66,9 @@ class CompletionDef(_Frozen):
     tracks_required: int = Field(ge=0)
     min_mentor_meetings: int = Field(ge=0)
     evaluate_after: Delay
+    #: Rules 3 (PRODUCT §8.4): how long the evaluation waits for tracks that await sign-off at the
+    #: programme's end; a sign-off in this window counts.
+    signoff_grace: Delay = Delay(working_days=10)
 
 
 class RungDef(_Frozen):
@@ -92,6 +92,45 @@ class EscalationDef(_Frozen):
         return rungs
 
 
+def _default_approval_ladder() -> EscalationDef:
+    return EscalationDef(
+        rungs=(
+            RungDef(after=Delay(working_days=0), recipient="coordinator"),
+            RungDef(after=Delay(working_days=0), recipient="nearest_leader"),
+            RungDef(after=Delay(working_days=2), recipient="coordinator"),
+        )
+    )
+
+
+class ApprovalDef(_Frozen):
+    """How long a coordinator has to decide on a nomination; under rules 3 also who is told when
+    the deadline passes (`escalation`, the approval's own ladder) and when an undecided nomination
+    expires (`expires_after` its deadline)."""
+
+    deadline: Delay
+    #: Rules 3: the approval's ladder. Default: the coordinator at 0 and 2 working days after the
+    #: deadline, the nominating (nearest) leader told at 0. It never marks the journey at risk.
+    escalation: EscalationDef = Field(default_factory=_default_approval_ladder)
+    #: Rules 3: an undecided nomination expires this long after its deadline (NominationExpired).
+    expires_after: Delay = Delay(working_days=20)
+
+    @model_validator(mode="after")
+    def _expires_after_ladder(self) -> ApprovalDef:
+        last = self.escalation.rungs[-1].after
+        if self.expires_after.nominal_days() < last.nominal_days():
+            raise ValueError(
+                f"approval.expires_after: {self.expires_after} comes before the approval ladder's last rung ({last})"
+            )
+        return self
+
+
+class EnrolmentDef(_Frozen):
+    """Rules 3: until when a cohort takes nominations."""
+
+    #: After the cohort's start; None (the default): until its first mandatory session starts.
+    closes: Delay | None = None
+
+
 class FollowUpDef(_Frozen):
     """When, after completion, outcomes are asked for; the journey closes after the last answer window."""
 
@@ -110,6 +149,66 @@ class FollowUpDef(_Frozen):
         return months
 
 
+#: A closure longer than a season is a typo (a year for a month), not a break.
+_MAX_CLOSURE_DAYS = 92
+
+
+class ClosureDef(_Frozen):
+    """A period the programme's people are away (a school's winter break, July), both days included:
+    no working-day deadline falls in it, and the working-day clock skips it (PRODUCT §8.4)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True, serialize_by_alias=True)
+
+    from_: date = Field(alias="from")
+    to: date
+    reason: str = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ClosureDef:
+        if self.to < self.from_:
+            raise ValueError(f"from ({self.from_}) is after to ({self.to})")
+        if (self.to - self.from_).days >= _MAX_CLOSURE_DAYS:
+            raise ValueError(f"{self.from_} to {self.to} is longer than {_MAX_CLOSURE_DAYS} days")
+        return self
+
+
+class CalendarDef(_Frozen):
+    """The programme's working-day calendar: `dk`, `dk-municipal` (PRODUCT §8.4) or `weekdays`, and
+    its closure periods.
+
+    Written as a name (`calendar: dk`) or as `{name, closures}`. Stored as the bare name while it
+    has no closures, so a programme stored before closures existed reads, and compares, unchanged.
+    """
+
+    name: CalendarName = "dk"
+    closures: tuple[ClosureDef, ...] = Field(default=(), max_length=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("closures")
+    @classmethod
+    def _apart(cls, closures: tuple[ClosureDef, ...]) -> tuple[ClosureDef, ...]:
+        ordered = sorted(enumerate(closures), key=lambda x: x[1].from_)
+        for (i, a), (j, b) in itertools.pairwise(ordered):
+            if b.from_ <= a.to:
+                raise ValueError(f"closures {i} ({a.from_} to {a.to}) and {j} ({b.from_} to {b.to}) overlap")
+        return closures
+
+    @model_serializer(mode="wrap")
+    def _serialise(self, handler: SerializerFunctionWrapHandler) -> str | dict[str, Any]:
+        if not self.closures:
+            return self.name
+        dumped: dict[str, Any] = handler(self)
+        return dumped
+
+    def periods(self) -> tuple[ClosurePeriod, ...]:
+        """The closures as the working calendar keeps them, in date order."""
+        return tuple(sorted((x.from_, x.to, x.reason) for x in self.closures))
+
+
 class Programme(_Frozen):
     """A published programme version: immutable once published; journeys pin the version."""
 
@@ -117,7 +216,7 @@ class Programme(_Frozen):
     version: int = Field(ge=1)
     title: str = Field(min_length=1)
     description: str = ""
-    calendar: CalendarName = "dk"
+    calendar: CalendarDef = CalendarDef()
     timezone: str = "Europe/Copenhagen"
     deadline_time: time = time(16, 0)
     attendance_grace: Delay = Delay(working_days=2)
@@ -125,6 +224,7 @@ class Programme(_Frozen):
     tracks: tuple[TrackDef, ...] = ()
     mentor_meetings: MentorMeetingsDef
     approval: ApprovalDef
+    enrolment: EnrolmentDef = EnrolmentDef()
     completion: CompletionDef
     escalation: EscalationDef
     follow_up: FollowUpDef = FollowUpDef()
@@ -176,22 +276,38 @@ class Programme(_Frozen):
     @property
     def working_calendar(self) -> WorkingCalendar:
         """The programme's calendar."""
-        return get_calendar(self.calendar, self.timezone, self.deadline_time)
+        return get_calendar(self.calendar.name, self.timezone, self.deadline_time, self.calendar.periods())
 
     def mandatory_sessions(self) -> tuple[SessionDef, ...]:
         """Sessions whose attendance counts towards completion."""
         return tuple(s for s in self.sessions if s.mandatory)
 
-    def rungs_for(self, milestone_kind: str) -> tuple[tuple[int, RungDef], ...]:
+    def rungs_for(self, milestone_kind: str, rules_version: int = 1) -> tuple[tuple[int, RungDef], ...]:
         """The escalation ladder of a kind of milestone, as (rung number, rung), in order.
 
         Only a coordinator can decide a nomination, so an approval climbs only the coordinator's
         rungs (the last rung if none is the coordinator's); every other milestone climbs them all.
+        Rules 3: an approval climbs its own ladder (`approval.escalation`), and an unrecorded
+        attendance only the coordinator's rungs (bookkeeping is the coordinator's; the last rung,
+        sent to the coordinator, if none is theirs).
         """
         indexed = tuple(enumerate(self.escalation.rungs, start=1))
+        if rules_version >= 3:
+            if milestone_kind == "approval":
+                return tuple(enumerate(self.approval.escalation.rungs, start=1))
+            if milestone_kind == "session":
+                own = tuple((i, r) for i, r in indexed if r.recipient == "coordinator")
+                return own or tuple((i, r.model_copy(update={"recipient": "coordinator"})) for i, r in indexed[-1:])
         if milestone_kind == "approval":
             return tuple((i, r) for i, r in indexed if r.recipient == "coordinator") or indexed[-1:]
         return indexed
+
+    def escalates_to_coordinator(self, rules_version: int) -> bool:
+        """Whether some ladder a journey on these rules climbs ends at the cohort's coordinator."""
+        kinds = ["approval", "track", "mentor_meeting"]
+        if self.mandatory_sessions():
+            kinds.append("session")
+        return any(r.recipient == "coordinator" for k in kinds for _, r in self.rungs_for(k, rules_version))
 
     def sessions_required(self) -> int:
         """How many mandatory sessions must be attended."""
@@ -224,6 +340,28 @@ class Cohort(_Frozen):
         if self.starts_at is not None:
             return self.starts_at
         return datetime.combine(self.starts_on, time(0, 0), tzinfo=programme.working_calendar.tz)
+
+    def enrolment_closes(self, programme: Programme) -> datetime:
+        """Rules 3: the instant after which the cohort takes no nominations (`enrolment.closes`
+        after its start, else its first mandatory session's start, else its start)."""
+        closes = programme.enrolment.closes
+        if closes is not None:
+            return programme.working_calendar.add(self.start_instant(programme), closes)
+        mandatory = {s.key for s in programme.mandatory_sessions()}
+        starts = [x.starts_at for x in self.sessions if x.key in mandatory]
+        return min(starts) if starts else self.start_instant(programme)
+
+    def check_staffed(self, programme: Programme, rules_version: int) -> None:
+        """Raise ProgrammeInvalid if a ladder would escalate to a coordinator the cohort lacks.
+
+        A coordinator rung without a coordinator would mail no one, silently: such a cohort is
+        refused (PRODUCT §8.4; chosen over a programme-level fallback, since a published
+        programme version is immutable and a person's id does not belong in it).
+        """
+        if self.coordinator_id is None and programme.escalates_to_coordinator(rules_version):
+            raise ProgrammeInvalid(
+                ["coordinator_id: required: the programme's escalation ladders reach the cohort's coordinator"]
+            )
 
     def check_against(self, programme: Programme) -> None:
         """Raise ProgrammeInvalid unless the cohort schedules exactly the programme's sessions."""

@@ -6,6 +6,7 @@ from store.catalog import UnknownProgramme
 from store.vault import PersonErased
 
 __all__ = [
+    "CohortFull",
     "JourneyEnded",
     "JourneyExists",
     "LeaderIsTalent",
@@ -62,6 +63,16 @@ class UnknownCohort(ServiceError):
 
     def __init__(self, cohort_id: str) -> None:
         super().__init__(f"unknown cohort {cohort_id!r}")
+
+
+class CohortFull(ServiceError):
+    """Approving the nomination would seat more talents than the cohort's capacity (rules 3)."""
+
+    code = "cohort_full"
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__(f"the cohort is full: all {capacity} places are taken")
+        self.capacity = capacity
 
 
 class LeaderIsTalent(ServiceError):

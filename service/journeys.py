@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -19,14 +20,16 @@ from domain import commands as c
 from domain.errors import DomainError
 from domain.events import EventMetadata, stream_id_for
 from domain.journey import decide
+from domain.journey.nomination import check_cohort_open, check_cohort_staffed
 from domain.policy import OPEN_STATES
 from domain.values import Language
 from infra.auth import Principal
 from service.bootstrap import Resources
-from service.errors import JourneyEnded, JourneyExists, LeaderIsTalent, NotFound, UnknownCohort
+from service.errors import CohortFull, JourneyEnded, JourneyExists, LeaderIsTalent, NotFound, UnknownCohort
 from store.catalog import UnknownProgramme
 from store.eventstore import ConcurrencyError
 from store.vault import PersonData
+from store.views import cohorts as cohorts_view
 from store.views import journeys as journeys_view
 from workflows.client import JourneyClient, JourneyNotRunning
 
@@ -111,6 +114,11 @@ async def nominate(
             # §8.1: the caller learns that a journey exists, nothing of it.
             raise JourneyExists
         return False, await status(resources, existing.journey_id)
+    # Rules 3 (PRODUCT §8.4): the journey would refuse a nomination into a cohort that is closed
+    # or lacks the coordinator its ladders reach; ask the domain the same before anything is
+    # stored (people, texts) or a workflow starts. The journey asks again on its own clock.
+    check_cohort_staffed(programme, cohort, c.CURRENT_RULES_VERSION)
+    check_cohort_open(programme, cohort, datetime.now(UTC))
     # A deterministic id, so two concurrent nominations of one talent start one workflow; keyed
     # by the vault's key, so nobody can compute a journey's id from a person id.
     ended = await journeys_view.journeys_counted(resources.pool, body.talent.person_id, programme.id)
@@ -180,6 +188,65 @@ async def execute(
     given = {field: text for field, text in (texts or {}).items() if text}
     if given and talent_id is None:
         raise ValueError("texts are stored under the journey's talent: pass talent_id")
+    probe = build({f"{field}_ref": _UNSTORED for field in texts or {}})
+    if isinstance(probe, c.DecideNomination) and probe.decision == "approve":
+        async with _seat_taken(resources, journey_id):
+            return await _execute(resources, client, journey_id, command, build, given, update_id, talent_id, texts)
+    return await _execute(resources, client, journey_id, command, build, given, update_id, talent_id, texts)
+
+
+#: The states in which a journey holds one of its cohort's places (capacity, PRODUCT §8.4).
+SEATED_STATES = frozenset({"enrolled", "active"})
+
+
+@asynccontextmanager
+async def _seat_taken(resources: Resources, journey_id: str) -> AsyncIterator[None]:
+    """Hold the journey's cohort's seat lock while its approval is checked against the capacity and sent.
+
+    The domain cannot count other journeys, so the service counts the cohort's seated journeys
+    in the read model before it sends the approval (CohortFull: 409 `cohort_full`). Two
+    approvals at once would both count the last free place: a check-then-act race. So the
+    count and the approval run under a PostgreSQL advisory lock per cohort, on a connection of
+    its own: approvals in one cohort are serialised across every API process, and the second
+    counts the first's enrolment (the approval returns once its events and read-model row are
+    committed). The lock goes with its session, so a crashed process never keeps it (asyncpg
+    also unlocks all on a connection's return to the pool). What the lock cannot see: a
+    capacity lowered by `PATCH /v1/cohorts` below the places already taken refuses only the
+    approvals after it; and an approval whose answer timed out but still lands later.
+    """
+    found = await journeys_view.status(resources.pool, journey_id)
+    if found is None or found.state != "nominated":
+        yield  # unknown or already decided: the journey answers for itself
+        return
+    cohort = await resources.catalog.cohort(found.cohort_id)
+    if cohort is None:  # pragma: no cover - a journey's cohort is never deleted
+        yield
+        return
+    key = f"cohort-seats:{cohort.cohort_id}"
+    async with resources.pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", key)
+        try:
+            counts = await cohorts_view.counts_by_state(resources.pool, cohort.cohort_id)
+            seated = sum(n for state, n in counts.items() if state in SEATED_STATES)
+            if seated >= cohort.capacity:
+                log.info("cohort_full", journey_id=journey_id, cohort_id=cohort.cohort_id, capacity=cohort.capacity)
+                raise CohortFull(cohort.capacity)
+            yield
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
+
+
+async def _execute(
+    resources: Resources,
+    client: JourneyClient,
+    journey_id: str,
+    command: c.Command | Callable[[dict[str, str | None]], c.Command],
+    build: Callable[[dict[str, str | None]], c.Command],
+    given: dict[str, str],
+    update_id: str,
+    talent_id: str | None,
+    texts: Mapping[str, str | None] | None,
+) -> dict[str, Any]:
     try:
         if given:
             check = await client.check(journey_id, build({f"{field}_ref": _UNSTORED for field in given}))
@@ -204,7 +271,13 @@ async def execute(
         if not isinstance(command, c.RecordOutcome):
             raise JourneyEnded from exc
         built = command
-        events = await append_after_end(resources, journey_id, command, causation_id=update_id)
+        try:
+            events = await append_after_end(resources, journey_id, command, causation_id=update_id)
+        except DomainError as refused:
+            # A journey on rules 1 or 2 takes no outcome once closed: it answers as every ended journey.
+            if refused.code == "invalid_state":
+                raise JourneyEnded from exc
+            raise
     log.info("command_applied", journey_id=journey_id, command=built.type, update_id=update_id, events=events)
     body = await status(resources, journey_id)
     body["events"] = events

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from domain import commands as c
 from domain.errors import DomainError
-from domain.events import EventMetadata, stream_id_for
-from domain.journey import decide
 from service.bootstrap import Resources
 from service.errors import NotFound
-from service.journeys import journeys
+from service.journeys import append_after_end, journeys
 from store.calendar_feeds import CalendarFeeds
-from store.eventstore import ConcurrencyError
 from store.vault import PersonData
 from store.views import journeys as journeys_view
 from workflows.client import JourneyNotRunning
@@ -60,18 +55,9 @@ async def erase_person(resources: Resources, person_id: str, actor: c.Actor) -> 
 
 async def _note_erasure_on_closed_journey(resources: Resources, journey_id: str, command: c.RecordErasure) -> None:
     """The workflow has ended, so nothing else writes the stream: decide and append here."""
-    stream = stream_id_for(journey_id)
-    for _ in range(3):
-        state = await resources.store.load(journey_id)
-        if state is None:
-            return
-        events = decide(state, command, now=datetime.now(UTC), new_ids=uuid.uuid4)
-        if not events:
-            return
-        try:
-            await resources.store.append(
-                stream, state.version, events, metadata=EventMetadata(actor=command.actor_id, causation_id="erasure")
-            )
-        except ConcurrencyError:
-            continue
+    try:
+        await append_after_end(resources, journey_id, command, causation_id="erasure")
+    except NotFound:
         return
+    except DomainError as exc:
+        log.warning("erasure_not_noted", journey_id=journey_id, person_id=command.person_id, code=exc.code)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from domain.commands import CURRENT_RULES_VERSION
 from domain.programme import Cohort, Programme, programme_json
 
 
@@ -55,6 +56,8 @@ class Catalog:
         if programme is None:
             raise UnknownProgramme(f"programme {cohort.programme_id} v{cohort.programme_version} is not published")
         cohort.check_against(programme)
+        # Every rung reaches someone: a cohort whose ladders end at a coordinator it lacks is refused.
+        cohort.check_staffed(programme, CURRENT_RULES_VERSION)
         definition = cohort.model_dump_json()
         inserted = await self._pool.fetchval(
             """INSERT INTO cohorts (cohort_id, programme_id, programme_version, definition)

@@ -21,7 +21,7 @@ from bench.support import (
     scaled,
 )
 from domain.calendar import parse_iso_duration
-from domain.programme import Cohort, Programme
+from domain.programme import CalendarDef, Cohort, Programme
 
 __all__ = [
     "COORD",
@@ -40,6 +40,7 @@ __all__ = [
     "nominate",
     "reference_cohort",
     "reference_programme",
+    "reference_programme_v1",
     "scaled",
 ]
 
@@ -62,6 +63,13 @@ def _faster(node: Any, factor: float) -> Any:
     if isinstance(node, list):
         return [_faster(value, factor) for value in node]
     return node
+
+
+def reference_programme_v1() -> Programme:
+    """examples/talent-ny-leder.yaml as its version 1 had it: the plain `dk` calendar (no municipal
+    days off, no closures). The tests whose dates are counted by hand on `dk` use it; the municipal
+    calendar and its closures have tests of their own (tests/unit/test_rules_v3_time.py)."""
+    return reference_programme().model_copy(update={"version": 1, "calendar": CalendarDef(name="dk")})
 
 
 def fast_programme() -> Programme:

@@ -57,6 +57,9 @@ _DA: dict[str, str] = {
     "ms_met": "nået",
     "ms_slipped": "overskredet",
     "ms_missed": "ikke nået",
+    "ms_waived": "frafaldet",
+    "pending_meetings": "Mentormøder der venter på lederens bekræftelse",
+    "awaiting_signoff": "Øvebaner der venter på godkendelse",
     "ms_overdue": "forsinket",
     "kind_approval": "godkendelse",
     "kind_session": "undervisning",
@@ -200,6 +203,10 @@ _DA: dict[str, str] = {
     "kpi_missed": "ikke nået",
     "kpi_open": "ikke forfaldne",
     "kpi_applied": "søgt",
+    "kpi_not_applied": "ikke søgt",
+    "kpi_unknown": "intet svar",
+    "kpi_waived": "frafaldet",
+    "kpi_expired": "udløbet",
     "kpi_appointed": "ansat",
     "kpi_open_escalations": "åbne",
     "kpi_closed_escalations": "afsluttede",
@@ -252,6 +259,9 @@ _EN: dict[str, str] = {
     "ms_met": "met",
     "ms_slipped": "slipped",
     "ms_missed": "missed",
+    "ms_waived": "waived",
+    "pending_meetings": "Mentor meetings awaiting the leader's confirmation",
+    "awaiting_signoff": "Tracks awaiting sign-off",
     "ms_overdue": "overdue",
     "kind_approval": "approval",
     "kind_session": "session",
@@ -390,6 +400,10 @@ _EN: dict[str, str] = {
     "kpi_missed": "missed",
     "kpi_open": "not yet due",
     "kpi_applied": "applied",
+    "kpi_not_applied": "did not apply",
+    "kpi_unknown": "no answer",
+    "kpi_waived": "waived",
+    "kpi_expired": "expired",
     "kpi_appointed": "appointed",
     "kpi_open_escalations": "open",
     "kpi_closed_escalations": "closed",
@@ -429,6 +443,9 @@ _EVENTS_DA: dict[str, str] = {
     "OutcomeRecorded": "Udfald: søgt lederstilling {applied}, ansat som leder {appointed}",
     "JourneyClosed": "Forløbet er lukket",
     "PersonalDataErased": "Persondata slettet: {person}",
+    "NominationExpired": "Indstillingen er udløbet uden beslutning (frist {due})",
+    "MilestoneWaived": "Milepæl frafaldet: {milestone} (var forfalden før optagelsen)",
+    "EvaluationDeferred": "Forløbet er slut; evalueringen venter til {due} på godkendelse af: {tracks}",
 }
 
 _EVENTS_EN: dict[str, str] = {
@@ -460,6 +477,9 @@ _EVENTS_EN: dict[str, str] = {
     "OutcomeRecorded": "Outcome: applied for a leader post {applied}, appointed {appointed}",
     "JourneyClosed": "The journey was closed",
     "PersonalDataErased": "Personal data erased: {person}",
+    "NominationExpired": "The nomination expired undecided (deadline {due})",
+    "MilestoneWaived": "Milestone waived: {milestone} (due before enrolment)",
+    "EvaluationDeferred": "The programme has ended; the evaluation waits until {due} for the sign-off of: {tracks}",
 }
 
 #: Small words the event texts use for values: attendance, resolutions, completion reasons.
@@ -477,6 +497,10 @@ _VALUES_DA: dict[str, str] = {
     "attendance_below_minimum": "fremmøde under minimum",
     "tracks_missing": "øvebaner mangler",
     "mentor_meetings_missing": "mentormøder mangler",
+    "waived": "frafaldet",
+    "expired": "udløbet",
+    "due_before_enrolment": "forfalden før optagelsen",
+    "coordinator_override": "koordinatorens afgørelse",
 }
 _VALUES_EN: dict[str, str] = {
     "attended": "attended",
@@ -492,6 +516,10 @@ _VALUES_EN: dict[str, str] = {
     "attendance_below_minimum": "attendance below the minimum",
     "tracks_missing": "tracks missing",
     "mentor_meetings_missing": "mentor meetings missing",
+    "waived": "waived",
+    "expired": "expired",
+    "due_before_enrolment": "due before enrolment",
+    "coordinator_override": "the coordinator's decision",
 }
 
 #: Per language: the page texts, the timeline's event texts, the value words.

@@ -97,6 +97,9 @@ _TONES = {
     "ProgrammeNotCompleted": "bad",
     "TalentWithdrawn": "bad",
     "PersonalDataErased": "muted",
+    "NominationExpired": "bad",
+    "MilestoneWaived": "muted",
+    "EvaluationDeferred": "warn",
 }
 
 
@@ -331,4 +334,8 @@ class Presenter:
             values["appointed"] = t("yes") if data.get("appointed") else t("no")
         if "person_id" in data:
             values["person"] = self.name(str(data["person_id"])).text
+        if "due_at" in data:
+            values["due"] = self.when(data["due_at"], zone)
+        if "awaiting" in data:
+            values["tracks"] = ", ".join(self.track_title(str(k), programme) for k in data["awaiting"])
         return values

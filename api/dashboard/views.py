@@ -100,24 +100,39 @@ def kpi_charts(t: Texts, kpis: Kpis, programme: Programme | None) -> list[charts
             (t("kpi_completed"), [(completed, kpis.completed)], None),
             (t("kpi_not_completed"), [(Series(t("kpi_not_completed"), "c-bad"), kpis.not_completed)], None),
             (t("kpi_withdrawn"), [(Series(t("kpi_withdrawn"), "c-warn"), kpis.withdrawn)], None),
-            (t("kpi_rejected"), [(Series(t("kpi_rejected"), "c-muted"), kpis.rejected)], None),
+            (
+                t("kpi_rejected"),
+                [
+                    (Series(t("kpi_rejected"), "c-muted"), kpis.rejected - kpis.expired),
+                    (Series(t("kpi_expired"), "c-warn"), kpis.expired),
+                ],
+                str(kpis.rejected),
+            ),
             (t("kpi_in_progress"), [(Series(t("kpi_in_progress"), "c-main"), kpis.in_progress)], None),
         ],
     )
 
-    on_time, late, slipped, missed, not_due = (
+    on_time, late, slipped, missed, not_due, waived = (
         Series(t("kpi_on_time"), "c-good"),
         Series(t("kpi_late"), "c-late"),
         Series(t("kpi_slipped"), "c-warn"),
         Series(t("kpi_missed"), "c-bad"),
         Series(t("kpi_open"), "c-muted"),
+        Series(t("kpi_waived"), "c-muted"),
     )
     punctuality = charts.bar_chart(
         t("chart_punctuality"),
         [
             (
                 t(f"kind_{m.kind}").capitalize(),
-                [(on_time, m.on_time), (late, m.late), (slipped, m.slipped), (missed, m.missed), (not_due, m.open)],
+                [
+                    (on_time, m.on_time),
+                    (late, m.late),
+                    (slipped, m.slipped),
+                    (missed, m.missed),
+                    (not_due, m.open),
+                    (waived, m.waived),
+                ],
                 charts.percent(m.on_time_rate),
             )
             for m in kpis.milestones
@@ -144,13 +159,20 @@ def kpi_charts(t: Texts, kpis: Kpis, programme: Programme | None) -> list[charts
     )
 
     applied, appointed = Series(t("kpi_applied"), "c-main"), Series(t("kpi_appointed"), "c-good")
+    # No answer is not a no (PRODUCT §8.4): the talents who said they had not applied and those
+    # who never answered are told apart.
+    said_no, unknown = Series(t("kpi_not_applied"), "c-bad"), Series(t("kpi_unknown"), "c-muted")
     outcomes = charts.bar_chart(
         t("chart_outcomes"),
         [
             row
             for h in kpis.outcomes
             for row in (
-                (t("kpi_horizon_applied", months=h.months), [(applied, h.applied)], f"{h.applied}/{h.eligible}"),
+                (
+                    t("kpi_horizon_applied", months=h.months),
+                    [(applied, h.applied), (said_no, h.not_applied), (unknown, h.unknown)],
+                    f"{h.applied}/{h.eligible}",
+                ),
                 (
                     t("kpi_horizon_appointed", months=h.months),
                     [(appointed, h.appointed)],

@@ -77,7 +77,8 @@ async def drive(
         handles[scenario.name] = await start_journey(
             env.client, nomination(scenario, programme, cohort), task_queue=task_queue
         )
-        push(scenario, [(start + pace.day / 24, c.DecideNomination(**COORDINATOR, decision="approve"))])
+        approves_at = scenario.approves_at or start + pace.day / 24
+        push(scenario, [(approves_at, c.DecideNomination(**COORDINATOR, decision="approve"))])
     while queue:
         step = heapq.heappop(queue)
         now = await env.get_current_time()

@@ -38,16 +38,21 @@ _DETAILS: Mapping[str, str] = {
     "meetings_held": "meetings",
     "starts_at": "starts",
     "evaluate_at": "evaluated_at",
+    "awaiting": "awaiting",
 }
+#: Events whose due instant is worth a column: what a waived milestone was due, how long an
+#: expired nomination or a deferred evaluation waited.
+_DUE_SHOWN = frozenset({"MilestoneWaived", "NominationExpired", "EvaluationDeferred"})
 
 
-def _detail(data: Mapping[str, Any], programme: Programme, pace: Pace) -> str:
+def _detail(event_type: str, data: Mapping[str, Any], programme: Programme, pace: Pace) -> str:
     parts = []
-    for key, label in _DETAILS.items():
+    labels = {**_DETAILS, "due_at": "until" if event_type == "EvaluationDeferred" else "due"}
+    for key, label in labels.items():
         value = data.get(key)
-        if value is None or value is False or value == []:
+        if value is None or value is False or value == [] or (key == "due_at" and event_type not in _DUE_SHOWN):
             continue
-        if key in ("starts_at", "evaluate_at") and isinstance(value, str):
+        if key in ("starts_at", "evaluate_at", "due_at") and isinstance(value, str):
             value = f"{datetime.fromisoformat(value).astimezone(programme.working_calendar.tz):{pace.time_format}}"
         elif isinstance(value, list):
             value = ",".join(str(v) for v in value)
@@ -62,7 +67,8 @@ def print_journey(outcome: Outcome, programme: Programme, pace: Pace) -> None:
     tz = programme.working_calendar.tz
     for ev in outcome.events:
         when = ev.occurred_at.astimezone(tz)
-        print(f"  {when:{pace.time_format}}  {ev.event_type:<26} {_detail(ev.data, programme, pace)}".rstrip())
+        detail = _detail(ev.event_type, ev.data, programme, pace)
+        print(f"  {when:{pace.time_format}}  {ev.event_type:<26} {detail}".rstrip())
     for line in outcome.refused:
         print(f"  {line}")
     p = status.progress

@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -18,7 +19,15 @@ from temporalio.testing import WorkflowEnvironment
 
 from cli.simulate.drive import Outcome, SimulationError, drive
 from cli.simulate.report import notification_rows, print_journey, print_notifications, span
-from cli.simulate.script import Pace, next_monday, pause_window, scenarios, simulation_cohort
+from cli.simulate.script import (
+    Pace,
+    late_approval_at,
+    next_monday,
+    pause_window,
+    scenarios,
+    simulation_cohort,
+    summer_pause_window,
+)
 from domain.errors import ProgrammeInvalid
 from domain.events import stream_id_for
 from domain.programme import Programme
@@ -53,7 +62,7 @@ def read_programme(path: Path) -> Programme:
 
 
 async def simulate(programme: Programme, settings: Settings, *, record_histories: Path | None = None) -> None:
-    """Run the four scripted journeys of `programme` and print what they did."""
+    """Run the scripted journeys of `programme` and print what they did."""
     started = time.monotonic()
     binary = time_skipping_server()
     # A throw-away vault key and no delivery channels: nothing leaves the simulation.
@@ -95,7 +104,16 @@ async def _simulate(
         start = cohort.start_instant(programme)
         end = cal.add(start, programme.completion.evaluate_after)
         paused, resumed, why = pause_window(programme, pace, start, end)
-        cast = scenarios(programme, (paused, resumed), why)
+        windows = [(paused, resumed, why)]
+        if (summer := summer_pause_window(programme, pace, start, end, after=resumed)) is not None:
+            windows.append(summer)
+        late_approval = late_approval_at(programme, cohort, pace)
+        cast = scenarios(
+            programme,
+            tuple((p, r) for p, r, _ in windows),
+            " and ".join(f"{pause_length(programme, pace, p, r)} {w}" for p, r, w in windows),
+            late_approval,
+        )
         async with worker_components(settings, pool) as parts:
             worker = build_worker(env.client, parts, task_queue=f"simulate-{uuid.uuid4().hex[:8]}")
             async with worker:
@@ -124,13 +142,22 @@ async def _simulate(
             f"Cohort {cohort.cohort_id}: starts {start.astimezone(cal.tz):{fmt}}, {len(cohort.sessions)} sessions "
             f"every {span(pace.session_gap)}, evaluated {end.astimezone(cal.tz):{fmt}}"
         )
-        print(f"Pause {why}: {paused.astimezone(cal.tz):{fmt}} to {resumed.astimezone(cal.tz):{fmt}}")
+        for p, r, w in windows:
+            print(f"Pause {w}: {p.astimezone(cal.tz):{fmt}} to {r.astimezone(cal.tz):{fmt}}")
+        print(f"Late approval: {late_approval.astimezone(cal.tz):{fmt}}")
         for outcome in outcomes:
             print_journey(outcome, programme, pace)
         print_notifications(await notification_rows(pool), cast)
         if record_histories is not None:
             written = ", ".join(f"{s.name}.json" for s in cast)
             print(f"\nworkflow histories written to {record_histories}: {written}")
+
+
+def pause_length(programme: Programme, pace: Pace, paused: datetime, resumed: datetime) -> str:
+    """A pause's length as the programme's calendar counts it (in seconds when compressed)."""
+    if pace.compressed:
+        return f"for {int((resumed - paused).total_seconds())} s"
+    return f"for {programme.working_calendar.working_days_between(paused, resumed)} working days"
 
 
 def write_histories(folder: Path, histories: Mapping[str, str]) -> None:

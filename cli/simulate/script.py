@@ -1,4 +1,4 @@
-"""The simulation's script: its pace, the four scripted talents, and what each of their people does when."""
+"""The simulation's script: its pace, the scripted talents, and what each of their people does when."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ from domain.values import MilestoneKey
 
 #: Working days the paused talent is away: leave over Easter.
 PAUSE_WORKING_DAYS = 20
+#: Working days of the paused talent's second leave, around the July closure (which the clock skips).
+SUMMER_PAUSE_WORKING_DAYS = 10
+#: Working days into the sign-off grace the late leader signs off the last track.
+LATE_SIGNOFF_WORKING_DAYS = 3
 COORDINATOR: c.Actor = {"actor_id": "sim-coordinator", "actor_role": "coordinator"}
 HR_SYSTEM: c.Actor = {"actor_id": "sim-hr", "actor_role": "hr_system"}
 
@@ -62,8 +66,13 @@ class Scenario:
     holds_meetings: bool = True
     #: The talent logs each mentor meeting and the nearest leader confirms it (else the leader logs it).
     talent_logs_meetings: bool = False
-    pause: tuple[datetime, datetime] | None = None
+    #: The coordinator pauses the journey over each window (work done meanwhile is recorded).
+    pauses: tuple[tuple[datetime, datetime], ...] = ()
     records_outcome: bool = False
+    #: When the coordinator approves the nomination (None: an hour after it came in).
+    approves_at: datetime | None = None
+    #: A track the nearest leader signs off only after the programme ended, inside the sign-off grace.
+    late_signoff: str | None = None
 
     @property
     def journey_id(self) -> str:
@@ -141,10 +150,51 @@ def pause_window(programme: Programme, pace: Pace, start: datetime, end: datetim
     return middle, cal.shift_working_days(middle, PAUSE_WORKING_DAYS), "mid-programme (no Easter falls inside it)"
 
 
-def scenarios(programme: Programme, pause: tuple[datetime, datetime], why: str) -> tuple[Scenario, ...]:
-    """The four scripted journeys; `why` says how the pause was placed."""
+def summer_pause_window(
+    programme: Programme, pace: Pace, start: datetime, end: datetime, after: datetime
+) -> tuple[datetime, datetime, str] | None:
+    """The paused talent's second leave, after `after`: around the programme's July closure.
+
+    A real programme: from 10:00 three working days before the first July closure inside the
+    programme, back 10 working days later by its calendar, which skips the closure. A compressed
+    programme pauses 70 % into the programme for as long as 10 working days last at its pace. None
+    when no July closure falls inside a real programme.
+    """
+    cal = programme.working_calendar
+    if pace.compressed:
+        paused = start + (end - start) * 7 / 10
+        return paused, paused + pace.day * SUMMER_PAUSE_WORKING_DAYS * 7 / 5, "70 % into the programme"
+    for first, _, reason in programme.calendar.periods():
+        begins = datetime.combine(first, datetime.min.time(), tzinfo=cal.tz)
+        if first.month != 7 or not after < begins < end:
+            continue
+        paused = cal.local(begins)
+        for _ in range(3):
+            paused = _working_day_before(cal, paused - timedelta(days=1))
+        paused = paused.replace(hour=10, minute=0)
+        return paused, cal.shift_working_days(paused, SUMMER_PAUSE_WORKING_DAYS), f"over the closure {reason!r}"
+    return None
+
+
+def late_approval_at(programme: Programme, cohort: Cohort, pace: Pace) -> datetime:
+    """When the late coordinator approves: a day after the second session's attendance was due, so
+    two sessions were held before the talent joined (their milestones are waived, PRODUCT §8.4)."""
+    cal = programme.working_calendar
+    second = sorted(cohort.sessions, key=lambda x: x.starts_at)[1]
+    wanted = cal.add(second.starts_at, programme.attendance_grace) + pace.day
+    return wanted if pace.compressed else _working_day_after(cal, wanted)
+
+
+def scenarios(
+    programme: Programme,
+    pauses: tuple[tuple[datetime, datetime], ...],
+    why: str,
+    late_approval: datetime,
+) -> tuple[Scenario, ...]:
+    """The scripted journeys; `why` says how the pauses were placed."""
     mandatory = programme.mandatory_sessions()
     skipped = mandatory[len(mandatory) // 2].key
+    last_track = max(programme.tracks, key=lambda t: t.due.nominal_days()).key
     return (
         Scenario(
             "punctual",
@@ -155,7 +205,18 @@ def scenarios(programme: Programme, pause: tuple[datetime, datetime], why: str) 
         ),
         Scenario("absent", f"absent from the mandatory session {skipped!r}, otherwise punctual", absent_from=skipped),
         Scenario("no-meetings", "punctual, but the nearest leader never holds a mentor meeting", holds_meetings=False),
-        Scenario("paused", f"punctual, paused for {PAUSE_WORKING_DAYS} working days {why}", pause=pause),
+        Scenario("paused", f"punctual, paused {why}; works on during the pauses", pauses=pauses),
+        Scenario(
+            "late-approval",
+            "the coordinator approves after two sessions were held; punctual from then on",
+            approves_at=late_approval,
+        ),
+        Scenario(
+            "late-signoff",
+            f"punctual, but the nearest leader signs off {last_track!r} only after the programme ended, "
+            f"{LATE_SIGNOFF_WORKING_DAYS} working days into the sign-off grace",
+            late_signoff=last_track,
+        ),
     )
 
 
@@ -186,11 +247,13 @@ def first_follow_up(programme: Programme, evaluate_at: datetime) -> datetime | N
 def plan(scenario: Scenario, state: JourneyState, pace: Pace, now: datetime) -> list[tuple[datetime, c.Command]]:
     """What the scenario's people do from `now` on, given the journey as it stands.
 
-    Planned at enrolment and again after a pause, since resuming moves the open deadlines.
-    Anything falling inside a pause still to come is left for the plan made after it.
+    Planned at enrolment and again after each pause, since resuming moves the open deadlines.
+    A pause stops the clock, not the people (rules 3): work falling inside the next pause is done
+    then; what falls after it is left for the plan made when it is over. Sessions held during a
+    pause are excused by the journey itself, and sessions held before the talent joined are waived.
     """
     cal = state.calendar
-    pausing = scenario.pause is not None and now < scenario.pause[0]
+    upcoming = next((p for p in scenario.pauses if now < p[0]), None)
 
     def at(when: datetime) -> datetime:
         return max(when, now + pace.soon)
@@ -202,9 +265,12 @@ def plan(scenario: Scenario, state: JourneyState, pace: Pace, now: datetime) -> 
     for session in state.cohort.sessions:
         if state.attendance_of(session.key) is not None:
             continue
+        if any(paused <= session.starts_at < resumed for paused, resumed in scenario.pauses):
+            continue  # on leave: excused when the journey resumes
+        session_milestone = state.milestone(MilestoneKey.session(session.key))
+        if session_milestone is not None and session_milestone.status == "waived":
+            continue  # held before the talent joined
         status: AttendanceStatus = "absent" if session.key == scenario.absent_from else "attended"
-        if scenario.pause is not None and scenario.pause[0] <= session.starts_at < scenario.pause[1]:
-            status = "excused"  # on leave: recorded when the journey resumes
         record = c.RecordAttendance(**COORDINATOR, session_key=session.key, status=status)
         steps.append((at(session.starts_at + pace.day / 6), record))
     for track in state.programme.tracks:
@@ -219,6 +285,11 @@ def plan(scenario: Scenario, state: JourneyState, pace: Pace, now: datetime) -> 
             signed = submitted + pace.day
             if not pace.compressed and (later := _working_day_after(cal, signed)) < milestone.due_at:
                 signed = later
+            if track.key == scenario.late_signoff and state.evaluate_at is not None:
+                # After the programme's end, inside the sign-off grace: the evaluation waits for it.
+                signed = state.evaluate_at + LATE_SIGNOFF_WORKING_DAYS * pace.day
+                if not pace.compressed:
+                    signed = cal.shift_working_days(state.evaluate_at, LATE_SIGNOFF_WORKING_DAYS).replace(hour=10)
             steps.append((at(signed), c.SignOffTrack(**scenario.leader, track_key=track.key, decision="approve")))
     if scenario.holds_meetings:
         # Meetings the talent logged before a pause are confirmed once it is over.
@@ -251,9 +322,9 @@ def plan(scenario: Scenario, state: JourneyState, pace: Pace, now: datetime) -> 
                     ),
                 )
             )
-    if pausing and scenario.pause is not None:
-        paused, resumed = scenario.pause
-        steps = [s for s in steps if s[0] < paused]
+    if upcoming is not None:
+        paused, resumed = upcoming
+        steps = [s for s in steps if s[0] < resumed]
         steps += [(paused, c.PauseJourney(**COORDINATOR)), (resumed, c.ResumeJourney(**COORDINATOR))]
     return steps
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from domain import events as e
 from domain.journey.course import evaluate
 from domain.journey.decision import Decision
+from domain.journey.nomination import expire, expires_at
 from domain.journey.planning import ladder
 from domain.journey.state import JourneyState
 from domain.policy import EVALUATED_STATES, TERMINAL_STATES
@@ -16,9 +17,17 @@ from domain.policy import EVALUATED_STATES, TERMINAL_STATES
 # How many time-driven steps one decision may take: far above any real programme's ladder count.
 _MAX_TICKS = 10_000
 
-ClockActionKind = Literal["start", "slip", "rung", "evaluate", "follow_up", "close"]
+ClockActionKind = Literal["start", "slip", "rung", "expire", "evaluate", "follow_up", "close"]
 #: Of two actions due at the same instant, the one earlier here happens first.
-_PRIORITY: dict[ClockActionKind, int] = {"start": 0, "slip": 1, "rung": 2, "evaluate": 3, "follow_up": 4, "close": 5}
+_PRIORITY: dict[ClockActionKind, int] = {
+    "start": 0,
+    "slip": 1,
+    "rung": 2,
+    "expire": 3,
+    "evaluate": 4,
+    "follow_up": 5,
+    "close": 6,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +72,9 @@ def next_action(s: JourneyState) -> ClockAction | None:
                     if r.rung not in m.raised:
                         consider(ClockAction(r.due_at, "rung", milestone=m.key, rung=r.rung))
                         break
+    expiry = expires_at(s)
+    if expiry is not None:
+        consider(ClockAction(expiry, "expire"))
     if s.state == "active" and s.evaluate_at is not None:
         consider(ClockAction(s.evaluate_at, "evaluate"))
     if s.state in EVALUATED_STATES:
@@ -76,22 +88,47 @@ def next_action(s: JourneyState) -> ClockAction | None:
     return best
 
 
+#: Rules 3: how long after an instant the clock wakes to act on it (Temporal's timer resolution).
+INCLUSIVE_WAKE = timedelta(milliseconds=1)
+
+
 def next_wakeup(state: JourneyState | None) -> datetime | None:
-    """When time will next change this journey (None: only a command can)."""
+    """When time will next change this journey (None: only a command can).
+
+    Rules 3: just after the action's instant (`INCLUSIVE_WAKE`), for a deadline is inclusive.
+    """
     if state is None:
         return None
     action = next_action(state)
-    return action.at if action else None
+    if action is None:
+        return None
+    return action.at + INCLUSIVE_WAKE if state.rules_version >= 3 else action.at
 
 
-def advance(d: Decision) -> None:
-    """Let time pass up to the decision's `now`: every action due by then happens, in order."""
+def advance(d: Decision, *, before_command: bool = False) -> None:
+    """Let time pass up to the decision's `now`: every action due by then happens, in order.
+
+    Rules 3 (PRODUCT §8.4): a deadline is inclusive. Before a command, time stops short of `now`, so
+    a command at exactly the due instant comes first (a sign-off then is on time: no slip, no rung);
+    what falls due at `now` happens after it. The clock's own wake-up comes just after the instant
+    (`next_wakeup`), so waking at every deadline or only for commands records the same history.
+    Rules 1 and 2 let time act first.
+    """
     for _ in range(_MAX_TICKS):
         action = next_action(d.s)
         if action is None or action.at > d.now:
             return
+        if before_command and action.at == d.now and d.s.rules_version >= 3:
+            return
         _perform(d, action)
     raise RuntimeError("too many time-driven steps in one decision")  # pragma: no cover
+
+
+def _bookkeeping(s: JourneyState, kind: str) -> bool:
+    """Rules 3: an undecided nomination (it has its own path, expiry) and an unrecorded attendance
+    (the coordinator's bookkeeping; a real absence counts against the attendance criterion) never
+    mark the journey at risk."""
+    return s.rules_version >= 3 and kind in ("approval", "session")
 
 
 def _perform(d: Decision, action: ClockAction) -> None:
@@ -115,9 +152,11 @@ def _perform(d: Decision, action: ClockAction) -> None:
                 recipient_role=plan.recipient_role,
                 recipient_id=s.person_for(plan.recipient_role),
                 raised_at=when,
-                at_risk=plan.rung == m.ladder[-1].rung,
+                at_risk=plan.rung == m.ladder[-1].rung and not _bookkeeping(s, m.kind),
             )
         )
+    elif action.kind == "expire":
+        expire(d, when)
     elif action.kind == "evaluate":
         evaluate(d, when)
     elif action.kind == "follow_up":

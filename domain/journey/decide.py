@@ -36,7 +36,7 @@ def decide(
     else:
         if isinstance(command, c.NominateTalent):
             raise InvalidState("the journey already exists", code="journey_exists")
-        advance(d)
+        advance(d, before_command=True)
         _handle(d, command)
     advance(d)
     return [e.NewEvent(event_id=new_ids(), occurred_at=now, event=ev) for ev in d.events]

@@ -11,7 +11,7 @@ from domain import events as e
 from domain.errors import InvalidState, NotAllowed
 from domain.journey.evolve import evolve
 from domain.journey.state import JourneyState
-from domain.policy import may_send
+from domain.policy import RUNNING_STATES, may_send
 
 
 class Decision:
@@ -39,6 +39,14 @@ def require_state(s: JourneyState, allowed: Iterable[str], action: str) -> None:
     if s.state not in allowed:
         code = "journey_paused" if s.state == "paused" else "invalid_state"
         raise InvalidState(f"cannot {action} a journey that is {s.state}", code=code)
+
+
+def require_running(s: JourneyState, action: str) -> None:
+    """InvalidState unless the talent's work can be recorded: the journey is enrolled or active, or
+    under rules 3 paused from one of them (PRODUCT §8.4: a pause stops the clock, not the people)."""
+    if s.rules_version >= 3 and s.state == "paused" and s.paused_from in RUNNING_STATES:
+        return
+    require_state(s, RUNNING_STATES, action)
 
 
 def require_role(cmd: c.Command, action: str) -> None:
@@ -80,7 +88,12 @@ def resolve(d: Decision, key: str, how: Literal["met", "missed"]) -> None:
     if m is None:
         return
     if how == "met":
-        d.emit(e.MilestoneMet(milestone=key, met_at=d.now, late=m.status == "slipped" or d.now > m.due_at))
+        # Rules 3: while paused the journey's clock stands at the pause, so what was not yet due
+        # then is on time (its deadline moves by the pause when the journey resumes).
+        clock = d.s.paused_at if d.s.rules_version >= 3 and d.s.paused_at is not None else d.now
+        # A milestone waived at enrolment (rules 3) was due before the talent joined: never late.
+        late = m.status == "slipped" or (m.status != "waived" and clock > m.due_at)
+        d.emit(e.MilestoneMet(milestone=key, met_at=d.now, late=late))
     else:
         d.emit(e.MilestoneMissed(milestone=key, missed_at=d.now, reason="absent"))
     if m.ladder_running:

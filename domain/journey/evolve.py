@@ -95,6 +95,8 @@ def _apply(s: JourneyState, ev: e.Event) -> dict[str, Any]:
             return {"enrolled_at": ev.decided_at}
         case e.NominationRejected():
             return {"state": "rejected"}
+        case e.NominationExpired():
+            return {"state": "rejected", "expired_at": ev.expired_at}
         case e.TalentEnrolled():
             planned = tuple(
                 MilestoneState(key=p.key, kind=p.kind, ref=p.ref, due_at=p.due_at, clock=p.clock) for p in ev.milestones
@@ -160,6 +162,8 @@ def _apply(s: JourneyState, ev: e.Event) -> dict[str, Any]:
             return update
         case e.MilestoneMissed():
             return {"milestones": _replace_milestone(s, ev.milestone, status="missed")}
+        case e.MilestoneWaived():
+            return {"milestones": _replace_milestone(s, ev.milestone, status="waived")}
         case e.MilestoneSlipped():
             return {
                 "milestones": _replace_milestone(
@@ -247,6 +251,8 @@ def _apply(s: JourneyState, ev: e.Event) -> dict[str, Any]:
                 "evaluated_at": s.evaluated_at or ev.evaluated_at,
                 "follow_ups": follow_ups,
             }
+        case e.EvaluationDeferred():
+            return {"evaluate_at": ev.due_at, "awaiting_signoff": ev.awaiting, "evaluation_deferred_at": ev.ended_at}
         case e.FollowUpRequested():
             follow_ups = tuple(
                 _evolved(f, {"requested_at": ev.requested_at, "respond_by": ev.respond_by})

@@ -72,17 +72,45 @@ def add_times(cal: WorkingCalendar, start: datetime, delay: Delay, n: int) -> da
 
 
 def follow_up_dues(s: JourneyState, at: datetime) -> tuple[datetime, ...]:
-    """When the outcome follow-ups fall due after an evaluation `at`."""
+    """When the outcome follow-ups fall due after an evaluation `at`.
+
+    Rules 3: a follow-up months after falls on a working day of the calendar (the next one, at the
+    same wall-clock time), never on a Saturday, a holiday or in a closure.
+    """
     fu = s.programme.follow_up
     local = s.calendar.local(at)
     if fu.after is not None:
         return tuple(s.calendar.add(local, delay) for delay in fu.after)
-    return tuple(local + isodate.Duration(months=m) for m in fu.months)
+    dues = tuple(local + isodate.Duration(months=m) for m in fu.months)
+    if s.rules_version >= 3:
+        return tuple(s.calendar.next_working_day(due) for due in dues)
+    return dues
+
+
+def waived_at_enrolment(s: JourneyState, now: datetime) -> list[e.MilestoneWaived]:
+    """Rules 3: the milestones already due when the talent is enrolled `now` are waived, not
+    slipped, so a late approval never sets off a storm of escalations (PRODUCT §8.4)."""
+    if s.rules_version < 3:
+        return []
+    return [
+        e.MilestoneWaived(milestone=m.key, due_at=m.due_at, waived_at=now)
+        for m in s.milestones
+        if m.status == "open" and m.kind != "approval" and m.due_at <= now
+    ]
 
 
 def ladder(s: JourneyState, m: MilestoneState, slipped_at: datetime) -> tuple[e.RungPlan, ...]:
-    """The rungs a milestone that slipped `slipped_at` will climb (domain.programme.Programme.rungs_for)."""
+    """The rungs a milestone that slipped `slipped_at` will climb (domain.programme.Programme.rungs_for).
+
+    Rules 3: a rung zero working days after the slip fires at the slip itself.
+    """
+    rules = s.rules_version
     return tuple(
-        e.RungPlan(rung=i, recipient_role=r.recipient, due_at=s.calendar.add(slipped_at, r.after), clock=r.after.clock)
-        for i, r in s.programme.rungs_for(m.kind)
+        e.RungPlan(
+            rung=i,
+            recipient_role=r.recipient,
+            due_at=slipped_at if rules >= 3 and r.after.working_days == 0 else s.calendar.add(slipped_at, r.after),
+            clock=r.after.clock,
+        )
+        for i, r in s.programme.rungs_for(m.kind, rules)
     )

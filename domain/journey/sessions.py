@@ -6,10 +6,10 @@ from datetime import datetime
 
 from domain import commands as c
 from domain import events as e
-from domain.errors import InvalidCommand
-from domain.journey.decision import Decision, require_role, require_state, resolve
+from domain.errors import InvalidCommand, InvalidState
+from domain.journey.decision import Decision, require_role, require_running, require_state, resolve
 from domain.journey.state import JourneyState, MilestoneState
-from domain.policy import IN_PROGRAMME_STATES, RUNNING_STATES
+from domain.policy import IN_PROGRAMME_STATES
 from domain.values import MilestoneKey
 
 
@@ -26,18 +26,34 @@ def record_attendance(d: Decision, cmd: c.RecordAttendance) -> None:
     """A coordinator records a talent's attendance at a session; absent misses its milestone."""
     require_role(cmd, "record attendance on")
     _known_session(d.s, cmd.session_key)
-    require_state(d.s, RUNNING_STATES, "record attendance on")
+    require_running(d.s, "record attendance on")
+    if d.s.rules_version >= 3 and cmd.status != "excused":
+        _require_started(d, cmd.session_key, cmd.status)
     if d.s.attendance_of(cmd.session_key) == cmd.status:
         return
     d.emit(e.SessionAttendanceRecorded(session_key=cmd.session_key, status=cmd.status, recorded_by=cmd.actor_id))
     m = _session_milestone(d.s, cmd.session_key)
     if m is None:
         return
+    if m.status == "waived":
+        # Held before the talent's enrolment: what is recorded counts (sessions_counts), the
+        # milestone neither slips nor is missed.
+        return
     if cmd.status == "absent":
         if m.status != "missed":
             resolve(d, m.key, "missed")
     elif m.status != "met":
         resolve(d, m.key, "met")
+
+
+def _require_started(d: Decision, session_key: str, status: str) -> None:
+    """Rules 3: attendance (or absence) is known once the session has started; excused may come ahead."""
+    scheduled = next((x for x in d.s.cohort.sessions if x.key == session_key), None)
+    if scheduled is not None and d.now < scheduled.starts_at:
+        raise InvalidState(
+            f"{status} cannot be recorded before the session starts ({scheduled.starts_at.isoformat()})",
+            code="session_not_started",
+        )
 
 
 def reschedule(d: Decision, cmd: c.RescheduleSession) -> None:

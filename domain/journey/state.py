@@ -13,7 +13,7 @@ from domain.policy import RUNNING_STATES
 from domain.programme import Cohort, Programme, Role
 from domain.values import AtRiskReason, MilestoneKey
 
-MilestoneStatus = Literal["open", "met", "slipped", "missed"]
+MilestoneStatus = Literal["open", "met", "slipped", "missed", "waived"]
 TrackStatus = Literal["open", "submitted", "signed_off", "returned"]
 
 
@@ -142,6 +142,11 @@ class JourneyState(_Frozen):
     outcomes: tuple[OutcomeRecord, ...] = ()
     closed_at: AwareDatetime | None = None
     erased: tuple[str, ...] = ()
+    #: Rules 3: the nomination expired undecided (NominationExpired): rejected with the reason `expired`.
+    expired_at: AwareDatetime | None = None
+    #: Rules 3: the evaluation waits for these tracks' sign-off (EvaluationDeferred), until evaluate_at.
+    awaiting_signoff: tuple[str, ...] = ()
+    evaluation_deferred_at: AwareDatetime | None = None
 
     # -- derived views ---------------------------------------------------------------------
 
@@ -185,11 +190,17 @@ class JourneyState(_Frozen):
         """(mandatory sessions attended, mandatory sessions required); excused ones leave the base."""
         mandatory = self.programme.mandatory_sessions()
         attended = sum(1 for s in mandatory if self.attendance_of(s.key) == "attended")
-        excused = sum(1 for s in mandatory if self.attendance_of(s.key) == "excused")
+        excused = sum(1 for s in mandatory if self.attendance_of(s.key) == "excused" or self._waived_unattended(s.key))
         base = len(mandatory) - excused
         share = self.programme.completion.min_attendance_share
         required = max(0, -int(-(share * base - 1e-9) // 1))
         return attended, required
+
+    def _waived_unattended(self, session_key: str) -> bool:
+        """Rules 3: a session held before the talent's enrolment (its milestone waived) leaves the
+        base like an excused one, unless the talent attended it after all."""
+        m = self.milestone(MilestoneKey.session(session_key))
+        return m is not None and m.status == "waived" and self.attendance_of(session_key) != "attended"
 
     def tracks_done(self) -> int:
         """Tracks signed off, or submitted where no sign-off is needed."""

@@ -5,15 +5,24 @@ from __future__ import annotations
 from domain import commands as c
 from domain import events as e
 from domain.errors import InvalidCommand, InvalidState, NotFound
-from domain.journey.decision import Decision, leader_side, require_sender, require_state, resolve
+from domain.journey.course import evaluate_if_nothing_awaited, evaluation_pending
+from domain.journey.decision import Decision, leader_side, require_running, require_sender, resolve
 from domain.journey.state import JourneyState, MeetingRecord, TrackState
-from domain.policy import RUNNING_STATES
 from domain.values import MilestoneKey
 
 
 def _known_track(s: JourneyState, key: str) -> None:
     if key not in {t.key for t in s.programme.tracks}:
         raise InvalidCommand("unknown_track", f"the programme has no track {key!r}")
+
+
+def _require_not_ended(s: JourneyState, action: str) -> None:
+    """Rules 3: once the programme has ended and only awaited sign-offs are waited for, nothing
+    else is recorded (the evaluation counts the sign-offs of the window, nothing more)."""
+    if evaluation_pending(s):
+        raise InvalidState(
+            f"cannot {action} a journey whose evaluation waits only for sign-offs", code="evaluation_pending"
+        )
 
 
 def _track_state(s: JourneyState, key: str) -> TrackState:
@@ -28,7 +37,8 @@ def submit_track(d: Decision, cmd: c.SubmitTrack) -> None:
     s = d.s
     require_sender(s, cmd, "only the talent can submit a track")
     _known_track(s, cmd.track_key)
-    require_state(s, RUNNING_STATES, "submit a track on")
+    require_running(s, "submit a track on")
+    _require_not_ended(s, "submit a track on")
     track = _track_state(s, cmd.track_key)
     if track.status in ("submitted", "signed_off"):
         raise InvalidState(f"track {cmd.track_key!r} is already {track.status}", code="already_submitted")
@@ -51,23 +61,25 @@ def sign_off(d: Decision, cmd: c.SignOffTrack) -> None:
     s = d.s
     require_sender(s, cmd, "only the talent's nearest leader can sign off a track")
     _known_track(s, cmd.track_key)
-    require_state(s, RUNNING_STATES, "sign off a track on")
+    require_running(s, "sign off a track on")
     track = _track_state(s, cmd.track_key)
     if track.status != "submitted":
         code = "already_signed_off" if track.status == "signed_off" else "not_submitted"
         raise InvalidState(f"track {cmd.track_key!r} is {track.status}, not submitted", code=code)
     if cmd.decision == "return":
         d.emit(e.TrackReturned(track_key=cmd.track_key, returned_by=cmd.actor_id, comment_ref=cmd.comment_ref))
-        return
-    d.emit(e.TrackSignedOff(track_key=cmd.track_key, signed_off_by=cmd.actor_id, comment_ref=cmd.comment_ref))
-    resolve(d, MilestoneKey.track(cmd.track_key), "met")
+    else:
+        d.emit(e.TrackSignedOff(track_key=cmd.track_key, signed_off_by=cmd.actor_id, comment_ref=cmd.comment_ref))
+        resolve(d, MilestoneKey.track(cmd.track_key), "met")
+    # Rules 3: the evaluation waited for this sign-off (a late one counts); the last one ends the wait.
+    evaluate_if_nothing_awaited(d)
 
 
 def log_meeting(d: Decision, cmd: c.LogMentorMeeting) -> None:
     """Rules 1: any past date; every meeting logged counts; a logged date again is refused."""
     s = d.s
     require_sender(s, cmd, "only the talent or their nearest leader can log a mentor meeting")
-    require_state(s, RUNNING_STATES, "log a mentor meeting on")
+    require_running(s, "log a mentor meeting on")
     if cmd.held_on > s.calendar.local(d.now).date():
         raise InvalidCommand("invalid_date", "a mentor meeting cannot be logged before it is held")
     # A meeting is known by its date, so logging it twice (talent and leader) counts it once; a
@@ -99,7 +111,8 @@ def log_meeting_confirmed(d: Decision, cmd: c.LogMentorMeeting) -> None:
     s = d.s
     require_sender(s, cmd, "only the talent or their nearest leader can log a mentor meeting")
     by_leader = leader_side(s, cmd)
-    require_state(s, RUNNING_STATES, "log a mentor meeting on")
+    require_running(s, "log a mentor meeting on")
+    _require_not_ended(s, "log a mentor meeting on")
     today = s.calendar.local(d.now).date()
     if cmd.held_on > today:
         raise InvalidCommand("invalid_date", "a mentor meeting cannot be logged before it is held")
@@ -134,7 +147,8 @@ def confirm_meeting(d: Decision, cmd: c.ConfirmMentorMeeting) -> None:
     """The nearest leader confirms a meeting the talent logged; a confirmed one again changes nothing."""
     s = d.s
     require_sender(s, cmd, "only the talent's nearest leader can confirm a mentor meeting")
-    require_state(s, RUNNING_STATES, "confirm a mentor meeting on")
+    require_running(s, "confirm a mentor meeting on")
+    _require_not_ended(s, "confirm a mentor meeting on")
     logged = [m for m in s.meetings if m.held_on == cmd.held_on]
     if not logged:
         raise NotFound("unknown_meeting", f"no mentor meeting on {cmd.held_on} is logged")

@@ -11,7 +11,7 @@ from store.db import Connection
 from store.views._base import Pool, parse
 
 #: The events whose facts the status view does not keep: enrolment and the start (the funnel), the
-#: evaluation instant, late meets, outcomes.
+#: evaluation instant, late meets, outcomes, an expired nomination.
 _FACT_TYPES = [
     "TalentEnrolled",
     "JourneyStarted",
@@ -19,6 +19,7 @@ _FACT_TYPES = [
     "ProgrammeNotCompleted",
     "MilestoneMet",
     "OutcomeRecorded",
+    "NominationExpired",
 ]
 
 # `{scope}` is one of two constant column names, never input. One snapshot (REPEATABLE READ) for

@@ -121,9 +121,10 @@ async def _cohort_with_a_late_track(dev: Dev, unique: str) -> tuple[str, str, st
             )
             journeys.append(created["journey_id"])
         mine = journeys[0]
-        # Everything on time but one track: its ladder is the only one that climbs.
+        # Everything on time but one track: its ladder is the only one that climbs. The sessions
+        # have not started yet, so their attendance can only be excused ahead (rules 3).
         for session in programme.sessions:
-            body = {"session_key": session.key, "status": "attended"}
+            body = {"session_key": session.key, "status": "excused"}
             await _post(http, coordinator["token"], f"/v1/journeys/{mine}/attendance", body)
         for track in programme.tracks:
             if track.key != LATE_TRACK:

@@ -23,6 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.auth import Principal
 from api.dashboard.i18n import EVENTS, TEXTS, VALUES
 from api.dashboard.session import open_session, token_expiry
+from domain import commands as c
 from domain.events import Event
 from store.vault import PeopleVault, PersonData
 from tests.e2e.conftest import TOKENS, auth
@@ -84,6 +85,13 @@ async def _cohort(api: httpx.AsyncClient, time_env: WorkflowEnvironment, unique:
         created = await api.post(path, json=body.model_dump(mode="json"), headers=auth("coordinator"))
         assert created.status_code == 201, created.text
     return cohort.cohort_id
+
+
+def _first_rung(due_at: str) -> datetime:
+    """When an unrecorded kickoff attendance raises its first rung (rules 3: the coordinator's)."""
+    programme = reference_programme()
+    _, rung = programme.rungs_for("session", c.CURRENT_RULES_VERSION)[0]
+    return programme.working_calendar.add(datetime.fromisoformat(due_at), rung.after)
 
 
 async def _journey(api: httpx.AsyncClient, cohort_id: str, talent: str, name: str, leader: str) -> dict[str, object]:
@@ -316,7 +324,7 @@ async def test_a_coordinator_acknowledges_and_resolves_from_the_page_and_a_forge
     journey_id = str(journey["journey_id"])
     try:
         kickoff = next(m for m in journey["milestones"] if m["key"] == KICKOFF)  # type: ignore[attr-defined]
-        await advance_to(time_env, datetime.fromisoformat(kickoff["due_at"]) + timedelta(minutes=1))
+        await advance_to(time_env, _first_rung(kickoff["due_at"]) + timedelta(minutes=1))
         await sign_in(browser, "coordinator")
         escalations = await browser.get(f"/dashboard/escalations?cohort_id={cohort_id}")
         for _ in range(100):
@@ -406,7 +414,7 @@ async def test_a_person_whose_record_will_not_decrypt_shows_as_unavailable_and_e
             talent, PersonData(name="Ulla Ulæst", email="ulla@example.org")
         )
         kickoff = next(m for m in journey["milestones"] if m["key"] == KICKOFF)  # type: ignore[attr-defined]
-        await advance_to(time_env, datetime.fromisoformat(kickoff["due_at"]) + timedelta(minutes=1))
+        await advance_to(time_env, _first_rung(kickoff["due_at"]) + timedelta(minutes=1))
         await sign_in(browser, "coordinator")
         row = f'data-journey-id="{journey_id}" data-milestone="{KICKOFF}"'
         with capture_logs() as logs:

@@ -116,9 +116,15 @@ async def test_four_roles_drive_a_whole_journey_through_http_on_the_dev_server(
 
     # Sessions (coordinator), tracks (talent submits, leader signs off), mentor meetings (both).
     today = datetime.now(CPH).date().isoformat()
-    for session in programme.sessions:
-        body = {"session_key": session.key, "status": "attended"}
-        await _post(api, "coordinator", f"/v1/journeys/{journey}/attendance", body)
+
+    async def roll_call() -> None:
+        """The coordinator records each session's attendance once it has started (rules 3)."""
+        for session in sorted(cohort.sessions, key=lambda x: x.starts_at):
+            await asyncio.sleep(max(0.0, (session.starts_at - datetime.now(CPH)).total_seconds()) + 0.05)
+            body = {"session_key": session.key, "status": "attended"}
+            await _post(api, "coordinator", f"/v1/journeys/{journey}/attendance", body)
+
+    sessions = asyncio.create_task(roll_call())
     for track in programme.tracks:
         if track.key == LATE_TRACK:
             continue
@@ -144,6 +150,7 @@ async def test_four_roles_drive_a_whole_journey_through_http_on_the_dev_server(
     led = (await api.get("/v1/escalations?state=open", headers=auth("leader"))).json()["items"]
     assert all(e["journey_id"] != journey for e in led), led
     assert (await api.get("/v1/escalations?state=open", headers=auth("talent"))).status_code == 403
+    await sessions
     await _post(api, me, f"/v1/journeys/{journey}/tracks/{LATE_TRACK}/submission", {"reflection": "Sent."})
     resolved = await _post(
         api, "leader", f"/v1/journeys/{journey}/tracks/{LATE_TRACK}/signoff", {"decision": "approve"}

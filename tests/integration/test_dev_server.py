@@ -229,6 +229,8 @@ async def test_a_whole_journey_on_the_dev_server_stores_every_event_and_delivers
         "NominationApproved": 1,
         "TalentEnrolled": 1,
         "JourneyStarted": 1,
+        # HR hears that the risk cleared (§8.4).
+        "EscalationResolved": 1,
         "ProgrammeCompleted": 1,
         "FollowUpRequested": 3,
         "OutcomeRecorded": 1,

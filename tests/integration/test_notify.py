@@ -46,7 +46,7 @@ from service.bootstrap import worker_components
 from store.eventstore import EventStore
 from store.vault import PeopleVault, PersonData
 from tests.integration.conftest import HOST, WEBHOOK_SECRET, MailServer, TlsPair, WebhookReceiver
-from tests.support import CPH, SYSTEM, Journey, nominate, reference_cohort, reference_programme
+from tests.support import CPH, SYSTEM, Journey, nominate, reference_cohort, reference_programme_v1
 
 SENDER = "talent-journey@example.org"
 META = EventMetadata(actor="p-coord", correlation_id="corr-notify")
@@ -103,7 +103,7 @@ async def _scene(
     motivation = f"Ambitious and kind, says the leader ({unique})"
     motivation_ref = await vault.put_text(ids["nearest_leader"], motivation)
 
-    programme = reference_programme()
+    programme = reference_programme_v1()
     cohort = reference_cohort(programme, cohort_id=f"c-{unique}", coordinator_id=ids["coordinator"])
     coordinator: c.Actor = {"actor_id": ids["coordinator"], "actor_role": "coordinator"}
     j = Journey()

@@ -1,4 +1,4 @@
-"""`talent programme simulate`: four scripted journeys on a throw-away database and the time-skipping server."""
+"""`talent programme simulate`: six scripted journeys on a throw-away database and the time-skipping server."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def section(out: str, scenario: str) -> str:
     return out[start : out.index("final:", start)]
 
 
-async def test_simulating_the_compressed_programme_reports_four_journeys_and_their_notifications(
+async def test_simulating_the_compressed_programme_reports_six_journeys_and_their_notifications(
     database_dsn: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", database_dsn)  # the session's server: the simulation makes its own database
@@ -53,34 +53,68 @@ async def test_simulating_the_compressed_programme_reports_four_journeys_and_the
         ("absent", "closed", "completed"),  # one absence: still above the minimum attendance share
         ("no-meetings", "closed", "not_completed"),
         ("paused", "closed", "completed"),
+        ("late-approval", "closed", "completed"),  # sessions held before it joined are waived
+        ("late-signoff", "closed", "completed"),  # the evaluation waited for the sign-off
     ]
     assert "OutcomeRecorded" in section(out, "punctual")
-    assert "MilestoneMissed            milestone=session:leading-others  reason=absent" in section(out, "absent")
+    absent = section(out, "absent")
+    assert "MilestoneMissed            milestone=session:leading-others  reason=absent" in absent
+    assert "EscalationRaised" not in absent  # rules 3: an absence is told, not escalated
     no_meetings = section(out, "no-meetings")
     assert "rung=4  to=coordinator  at_risk=True" in no_meetings
     assert "reasons=mentor_meetings_missing" in no_meetings
     paused = section(out, "paused")
-    assert paused.index("JourneyPaused") < paused.index("JourneyResumed")
+    assert paused.count("JourneyPaused") == paused.count("JourneyResumed") == 2
+    during = paused[paused.index("JourneyPaused") : paused.index("JourneyResumed")]
+    assert "TrackSubmitted" in during and "TrackSignedOff" in during  # rules 3: the people work on
     assert "status=excused" in paused
     for scenario in ("punctual", "absent", "paused"):
         assert "EscalationRaised" not in section(out, scenario)
+    late_approval = section(out, "late-approval")
+    waived = re.findall(r"MilestoneWaived\s+milestone=(\S+)", late_approval)
+    assert {"session:kickoff", "session:leading-self"} <= set(waived)
+    assert late_approval.index("NominationApproved") < late_approval.index("MilestoneWaived")
+    # No storm: the only rungs are the approval's own ladder (the coordinator, the nominating leader).
+    assert set(re.findall(r"EscalationRaised\s+milestone=(\S+)", late_approval)) == {"approval"}
+    late_signoff = section(out, "late-signoff")
+    assert "EvaluationDeferred         awaiting=hard-conversation" in late_signoff
+    assert (
+        late_signoff.index("EvaluationDeferred")
+        < late_signoff.index("TrackSignedOff             track=hard-conversation")
+        < late_signoff.index("ProgrammeCompleted")
+    )
 
     assert "Notifications (outbox rows) by recipient role and template" in out
     table = out[out.index("Notifications (outbox rows)") :]
-    header = re.search(r"recipient_role\s+template\s+punctual\s+absent\s+no-meetings\s+paused\s+total", table)
+    header = re.search(
+        r"recipient_role\s+template\s+punctual\s+absent\s+no-meetings\s+paused\s+late-approval\s+late-signoff\s+total",
+        table,
+    )
     assert header is not None
-    reminders = re.search(r"^  talent\s+reminder\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$", table, flags=re.M)
-    assert reminders is not None and reminders.groups() == ("0", "0", "5", "0", "5")
-    coordinator = re.search(r"^  coordinator\s+nomination_received\s+1\s+1\s+1\s+1\s+4$", table, flags=re.M)
-    assert coordinator is not None
-    total = re.search(r"^  total\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$", table, flags=re.M)
+
+    def row(role: str, template: str) -> tuple[str, ...]:
+        found = re.search(rf"^  {role}\s+{template}\s+((?:\d+\s+){{6}}\d+)$", table, flags=re.M)
+        assert found is not None, (role, template)
+        return tuple(found.group(1).split())
+
+    assert row("talent", "reminder") == ("0", "0", "5", "0", "0", "1", "6")
+    # The absence is told to the talent and the nearest leader (rules 3), nobody else.
+    assert row("talent", "absence") == ("0", "1", "0", "0", "0", "0", "1")
+    assert row("nearest_leader", "absence_leader") == ("0", "1", "0", "0", "0", "0", "1")
+    assert row("coordinator", "nomination_received") == ("1", "1", "1", "1", "1", "1", "6")
+    assert row("nearest_leader", "approval_pending_leader") == ("0", "0", "0", "0", "1", "0", "1")
+    assert row("nearest_leader", "signoff_awaited") == ("0", "0", "0", "0", "0", "1", "1")
+    total = re.search(r"^  total\s+((?:\d+\s+){6}\d+)$", table, flags=re.M)
     delivery = re.search(r"delivery: (\d+) skipped \(", table)
     assert total is not None and delivery is not None
-    assert int(total.group(5)) == int(delivery.group(1)) == sum(int(n) for n in total.groups()[:4])
+    *columns, overall = (int(n) for n in total.group(1).split())
+    assert overall == int(delivery.group(1)) == sum(columns)
 
     assert "@" not in out  # synthetic ids only
     assert sorted(p.name for p in (tmp_path / "histories").iterdir()) == [
         "absent.json",
+        "late-approval.json",
+        "late-signoff.json",
         "no-meetings.json",
         "paused.json",
         "punctual.json",
@@ -155,3 +189,36 @@ def test_a_programme_compressed_into_minutes_runs_at_a_compressed_pace_with_sess
     gaps = {b.starts_at - a.starts_at for a, b in itertools.pairwise(cohort.sessions)}
     assert gaps == {timedelta(minutes=1)}
     assert script.simulation_cohort(reference, script.Pace.of(reference), cohort.starts_on).starts_at is None
+
+
+def test_the_second_pause_leaves_three_working_days_before_the_july_closure_and_skips_it() -> None:
+    programme = reference_programme()
+    pace = script.Pace.of(programme)
+    cal = programme.working_calendar
+    start = datetime(2027, 1, 11, tzinfo=cal.tz)
+    end = start + timedelta(days=290)
+
+    window = script.summer_pause_window(programme, pace, start, end, after=datetime(2027, 4, 23, tzinfo=cal.tz))
+
+    assert window is not None
+    paused, resumed, why = window
+    assert "juli" in why
+    assert paused == datetime(2027, 6, 28, 10, tzinfo=cal.tz)  # Mon; July 2027 begins on a Thursday
+    assert resumed.date() > date(2027, 7, 31)  # the clock skips the closure
+    assert cal.working_days_between(paused, resumed) == script.SUMMER_PAUSE_WORKING_DAYS
+    # A cohort that ends before July has no summer pause.
+    assert script.summer_pause_window(programme, pace, start, datetime(2027, 6, 1, tzinfo=cal.tz), after=start) is None
+
+
+def test_the_late_approval_comes_after_the_second_sessions_attendance_was_due() -> None:
+    programme = reference_programme()
+    pace = script.Pace.of(programme)
+    cohort = script.simulation_cohort(programme, pace, date(2027, 1, 11))
+    cal = programme.working_calendar
+
+    approved = script.late_approval_at(programme, cohort, pace)
+
+    second = cohort.sessions[1].starts_at
+    assert approved > cal.add(second, programme.attendance_grace)
+    assert approved < cohort.sessions[2].starts_at
+    assert cal.is_working_day(cal.local(approved).date())

@@ -23,17 +23,24 @@ from workers.worker import workflow_runner
 from workflows.journey import TalentJourneyWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
-#: The scripted journeys as recorded now (rules version 2: in `punctual` the talent logs each
-#: meeting and the nearest leader confirms it), and as recorded before rules versions (`v1-`):
-#: journeys of both shapes run for years, so both must replay.
-CURRENT = ("punctual", "absent", "no-meetings", "paused")
-SCENARIOS = (*CURRENT, *(f"v1-{name}" for name in CURRENT))
+#: The scripted journeys as recorded now (rules version 3: pauses over Easter and July with work
+#: done during them, a late approval, a late sign-off), under rules version 2 (`v2-`: in
+#: `punctual` the talent logs each meeting and the nearest leader confirms it), and as recorded
+#: before rules versions (`v1-`): journeys of every shape run for years, so all must replay.
+CURRENT = ("punctual", "absent", "no-meetings", "paused", "late-approval", "late-signoff")
+RULES_2 = ("punctual", "absent", "no-meetings", "paused")
+SCENARIOS = (*CURRENT, *(f"v2-{name}" for name in RULES_2), *(f"v1-{name}" for name in RULES_2))
+
+
+def rules_version_of(scenario: str) -> int:
+    """The rules version a recorded scenario's journey was nominated under, by its file name."""
+    return 1 if scenario.startswith("v1-") else 2 if scenario.startswith("v2-") else 3
 
 
 def history(scenario: str) -> WorkflowHistory:
     """A recorded history (`talent programme simulate ... --record-histories`), by scenario."""
     text = (HISTORIES / f"{scenario}.json").read_text(encoding="utf-8")
-    return WorkflowHistory.from_json(f"journey-sim-{scenario.removeprefix('v1-')}", text)
+    return WorkflowHistory.from_json(f"journey-sim-{scenario.removeprefix('v1-').removeprefix('v2-')}", text)
 
 
 def _payload(payloads: Any) -> dict[str, Any]:
@@ -78,15 +85,21 @@ def test_every_scenario_has_a_recorded_history_of_a_whole_journey() -> None:
         assert events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, scenario
 
 
-def test_the_histories_hold_journeys_of_both_rules_versions_and_a_confirmed_meeting() -> None:
+def test_the_histories_hold_journeys_of_every_rules_version_and_the_rules_3_facts() -> None:
     rules = {}
     for scenario in SCENARIOS:
         nomination = appended_events(history(scenario).events)[0]
         assert nomination.type == "TalentNominated"
         rules[scenario] = nomination.rules_version
-    assert rules == {s: 1 if s.startswith("v1-") else 2 for s in SCENARIOS}
-    types = [ev.type for ev in appended_events(history("punctual").events)]
-    assert types.count("MentorMeetingConfirmed") == types.count("MentorMeetingLogged") == 5
+    assert rules == {s: rules_version_of(s) for s in SCENARIOS}
+    for punctual in ("punctual", "v2-punctual"):
+        types = [ev.type for ev in appended_events(history(punctual).events)]
+        assert types.count("MentorMeetingConfirmed") == types.count("MentorMeetingLogged") == 5, punctual
+    # What only rules 3 records: milestones waived at a late approval, an evaluation that waited.
+    assert "MilestoneWaived" in [ev.type for ev in appended_events(history("late-approval").events)]
+    assert "EvaluationDeferred" in [ev.type for ev in appended_events(history("late-signoff").events)]
+    paused = [ev.type for ev in appended_events(history("paused").events)]
+    assert paused.count("JourneyPaused") == paused.count("JourneyResumed") == 2
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -16,10 +16,11 @@ from tests.support import (
     Journey,
     nominate,
     reference_cohort,
-    reference_programme,
+    reference_programme_v1,
 )
 
-PROGRAMME = reference_programme()
+#: The hand-counted dates below are on the plain `dk` calendar of the reference programme's version 1.
+PROGRAMME = reference_programme_v1()
 COHORT = reference_cohort(PROGRAMME)
 
 HR: c.Actor = {"actor_id": "hr-1", "actor_role": "hr_system"}

@@ -176,6 +176,7 @@ def test_on_time_rates_per_kind_count_late_meets_misses_and_slips_but_not_open_m
         "missed": 0,
         "slipped": 0,
         "open": 0,
+        "waived": 0,
         "due": 2,
         "on_time_rate": 0.5,
     }
@@ -186,6 +187,7 @@ def test_on_time_rates_per_kind_count_late_meets_misses_and_slips_but_not_open_m
         "missed": 1,
         "slipped": 1,
         "open": 0,
+        "waived": 0,
         "due": 4,
         "on_time_rate": 0.25,
     }
@@ -196,6 +198,7 @@ def test_on_time_rates_per_kind_count_late_meets_misses_and_slips_but_not_open_m
         "missed": 0,
         "slipped": 1,
         "open": 1,
+        "waived": 0,
         "due": 2,
         "on_time_rate": 0.0,
     }
@@ -205,6 +208,7 @@ def test_on_time_rates_per_kind_count_late_meets_misses_and_slips_but_not_open_m
         "missed": 0,
         "slipped": 0,
         "open": 1,
+        "waived": 0,
         "due": 0,
         "on_time_rate": None,
     }

@@ -40,8 +40,10 @@ from tests.unit.journeys import (
     on_track,
 )
 
-#: A nomination as the API makes it now: the current rules, the HR reference in the vault.
-V2: dict[str, Any] = {"rules_version": c.CURRENT_RULES_VERSION, "external_ref": None, "external_ref_ref": "t-hr"}
+#: A nomination as the API made it under rules 2 (meetings confirmed by the leader), the HR
+#: reference in the vault. Rules 3 (a pause stops the clock, not the people) is tested in
+#: test_rules_v3_time.py.
+V2: dict[str, Any] = {"rules_version": 2, "external_ref": None, "external_ref_ref": "t-hr"}
 #: Monday 1 February 2027, a month into the cohort; the talent was enrolled on 2 December 2026.
 NOW = at(2027, 2, 1, 11)
 LATER = at(2027, 2, 1, 12)

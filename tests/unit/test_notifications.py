@@ -183,14 +183,14 @@ def test_a_non_completion_is_announced_like_a_completion() -> None:
     ]
 
 
-def test_an_acknowledgement_tells_no_one() -> None:
+def test_an_acknowledgement_mails_no_one_and_the_hr_system_hears_it() -> None:
     j = active(at(2027, 3, 12))
     j.send(c.AcknowledgeEscalation(**COORD, milestone="track:observe-leader"), at(2027, 3, 12, 11))
 
-    assert notes_for(j, "EscalationAcknowledged") == [[]]
+    assert notes_for(j, "EscalationAcknowledged") == [[("webhook", "EscalationAcknowledged", "hr_system", None)]]
 
 
-def test_a_coordinators_resolution_tells_those_the_ladder_reached_but_not_the_hr_system() -> None:
+def test_a_coordinators_resolution_tells_those_the_ladder_reached_and_the_hr_system() -> None:
     early, late = active(at(2027, 3, 12)), active(at(2027, 3, 23))  # rungs 1-2, and all four, raised
     for j, now in ((early, at(2027, 3, 12, 11)), (late, at(2027, 3, 23, 11))):
         j.send(c.ResolveEscalation(**COORD, milestone="track:observe-leader"), now)
@@ -198,11 +198,13 @@ def test_a_coordinators_resolution_tells_those_the_ladder_reached_but_not_the_hr
     assert notes_for(early, "EscalationResolved")[-1] == [
         ("email", "escalation_resolved", "talent", "p-talent"),
         ("email", "escalation_resolved", "nearest_leader", "p-leader"),
+        ("webhook", "EscalationResolved", "hr_system", None),
     ]
     assert notes_for(late, "EscalationResolved")[-1] == [
         ("email", "escalation_resolved", "talent", "p-talent"),
         ("email", "escalation_resolved", "nearest_leader", "p-leader"),
         ("email", "escalation_resolved", "leaders_leader", "p-boss"),
+        ("webhook", "EscalationResolved", "hr_system", None),
     ]
 
 
@@ -211,7 +213,7 @@ def test_a_resolved_approval_escalation_mails_no_one_its_ladder_never_reached() 
     advance(j, at(2026, 12, 30, 17))  # only the coordinator's rung: a nomination is theirs to decide
     j.send(c.ResolveEscalation(**COORD, milestone="approval"), at(2026, 12, 30, 18))
 
-    assert notes_for(j, "EscalationResolved") == [[]]
+    assert notes_for(j, "EscalationResolved") == [[("webhook", "EscalationResolved", "hr_system", None)]]
 
 
 def test_a_late_milestone_resolving_its_ladder_mails_no_one_as_before() -> None:
@@ -219,7 +221,7 @@ def test_a_late_milestone_resolving_its_ladder_mails_no_one_as_before() -> None:
     j.send(c.SubmitTrack(**TALENT, track_key="observe-leader"), at(2027, 3, 12, 11))
     j.send(c.SignOffTrack(**LEADER, track_key="observe-leader", decision="approve"), at(2027, 3, 12, 12))
 
-    assert notes_for(j, "EscalationResolved") == [[]]
+    assert notes_for(j, "EscalationResolved") == [[("webhook", "EscalationResolved", "hr_system", None)]]
 
 
 @pytest.mark.parametrize("language", ["da", "en"])

@@ -56,7 +56,7 @@ def errors_of(value: Any) -> list[str]:
 def test_the_reference_programme_loads_with_its_shape() -> None:
     p = reference_programme()
 
-    assert (p.id, p.version, p.calendar, p.timezone) == ("talent-ny-leder", 1, "dk", "Europe/Copenhagen")
+    assert (p.id, p.version, p.calendar.name, p.timezone) == ("talent-ny-leder", 2, "dk-municipal", "Europe/Copenhagen")
     assert len(p.sessions) == 8
     assert [s.key for s in p.sessions if s.kind == "dilemma_lab"] == ["dilemma-lab-1", "dilemma-lab-2"]
     assert [s.key for s in p.sessions if not s.mandatory] == ["network"]
@@ -82,7 +82,7 @@ def test_the_reference_programme_requires_six_of_its_seven_mandatory_sessions() 
 def test_the_compressed_programme_loads_with_calendar_time_delays() -> None:
     p = compressed_programme()
 
-    assert p.calendar == "weekdays"
+    assert p.calendar.name == "weekdays"
     assert p.attendance_grace.clock == "calendar"
     assert all(t.due.clock == "calendar" for t in p.tracks)
     assert all(r.after.clock == "calendar" for r in p.escalation.rungs)
@@ -105,7 +105,12 @@ def test_defaults_fill_what_a_programme_leaves_out() -> None:
 
     p = parse_programme(minimal)
 
-    assert (p.calendar, p.timezone, p.deadline_time) == ("dk", "Europe/Copenhagen", time(16, 0))
+    assert (p.calendar.name, p.calendar.closures, p.timezone, p.deadline_time) == (
+        "dk",
+        (),
+        "Europe/Copenhagen",
+        time(16, 0),
+    )
     assert p.attendance_grace == Delay(working_days=2)
     assert p.follow_up.months == (6, 12, 24)
 
@@ -258,7 +263,7 @@ def test_an_unknown_time_zone_is_refused() -> None:
 
 
 def test_an_unknown_calendar_is_refused() -> None:
-    assert errors_of(data(calendar="us")) == ["calendar: Input should be 'dk' or 'weekdays'"]
+    assert errors_of(data(calendar="us")) == ["calendar.name: Input should be 'dk', 'dk-municipal' or 'weekdays'"]
 
 
 def test_an_attendance_share_above_one_is_refused() -> None:
@@ -326,9 +331,9 @@ def test_a_cohort_that_schedules_a_session_twice_is_refused() -> None:
 
 def test_a_cohort_for_another_programme_is_refused() -> None:
     p = reference_programme()
-    bad = reference_cohort(p).model_copy(update={"programme_version": 2})
+    bad = reference_cohort(p).model_copy(update={"programme_version": 3})
 
-    assert cohort_errors(bad, p) == ["programme_id: cohort is for talent-ny-leder v2, not talent-ny-leder v1"]
+    assert cohort_errors(bad, p) == ["programme_id: cohort is for talent-ny-leder v3, not talent-ny-leder v2"]
 
 
 def test_a_session_before_the_cohort_starts_is_refused() -> None:

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain import commands as c
 from domain.errors import DomainError
 from store.eventstore import EventStore
-from tests.support import COORD, TALENT, nominate, reference_cohort, reference_programme
+from tests.support import COORD, TALENT, nominate, reference_cohort, reference_programme_v1
 from tests.workflows.journeys import Journeys, Pool, local, stored_events, types
 from workflows.client import UPDATES, JourneyClient, JourneyNotRunning, update_for, update_name
 from workflows.journey import AwaitNomination, TalentJourneyWorkflow
@@ -56,7 +56,7 @@ async def test_start_returns_once_the_nomination_and_its_read_model_are_stored_a
     journeys: Journeys, time_env: WorkflowEnvironment, pool: Pool, unique: str
 ) -> None:
     now = await time_env.get_current_time()
-    programme = reference_programme()
+    programme = reference_programme_v1()
     cohort = reference_cohort(programme, cohort_id=f"c-{unique}", starts_on=local(now + timedelta(days=14)).date())
     client = JourneyClient(time_env.client, journeys.worker.task_queue)
     nomination = nominate(programme, cohort, journey_id=unique)
@@ -80,7 +80,7 @@ async def test_send_answers_the_result_check_writes_nothing_and_a_refusal_is_the
     journeys: Journeys, time_env: WorkflowEnvironment, pool: Pool, unique: str
 ) -> None:
     now = await time_env.get_current_time()
-    programme = reference_programme()
+    programme = reference_programme_v1()
     cohort = reference_cohort(programme, cohort_id=f"c-{unique}", starts_on=local(now + timedelta(days=14)).date())
     client = JourneyClient(time_env.client, journeys.worker.task_queue)
     await client.start(nominate(programme, cohort, journey_id=unique))

@@ -10,7 +10,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from domain import commands as c
-from tests.support import COORD, CPH, LEADER, TALENT, reference_cohort, reference_programme
+from tests.support import COORD, CPH, LEADER, TALENT, reference_cohort, reference_programme_v1
 from tests.workflows.journeys import (
     Handle,
     Journeys,
@@ -58,7 +58,7 @@ async def test_validators_refuse_bad_commands_with_their_codes_and_write_nothing
     journeys: Journeys, time_env: WorkflowEnvironment, pool: Pool, unique: str
 ) -> None:
     now = await time_env.get_current_time()
-    programme = reference_programme()
+    programme = reference_programme_v1()
     cohort = reference_cohort(programme, cohort_id=f"c-{unique}", starts_on=local(now + timedelta(days=14)).date())
     handle = await journeys.start(unique, programme, cohort)
     await status(handle)  # the nomination is stored: validators now see the journey
@@ -111,7 +111,7 @@ async def test_a_pause_over_easter_shifts_open_deadlines_and_pending_rungs_by_th
     if easter - timedelta(days=14) < local(now).date():
         easter = easter_sunday(local(now).year + 1)
     # Kickoff on the Thursday ten days before Easter: due the Monday after, the ladder then runs into Easter.
-    programme = reference_programme()
+    programme = reference_programme_v1()
     cohort = reference_cohort(programme, cohort_id=f"c-{unique}", starts_on=easter - timedelta(days=10))
     handle = await journeys.start(unique, programme, cohort)
     await approve(handle)
@@ -164,7 +164,7 @@ async def test_a_rescheduled_session_moves_its_attendance_deadline_and_bad_signa
     journeys: Journeys, time_env: WorkflowEnvironment, pool: Pool, unique: str
 ) -> None:
     now = await time_env.get_current_time()
-    programme = reference_programme()
+    programme = reference_programme_v1()
     cohort = reference_cohort(programme, cohort_id=f"c-{unique}", starts_on=local(now + timedelta(days=14)).date())
     handle = await journeys.start(unique, programme, cohort)
     await approve(handle)
@@ -204,7 +204,7 @@ async def test_rescheduling_a_slipped_session_into_the_future_stops_its_ladder_a
     journeys: Journeys, time_env: WorkflowEnvironment, pool: Pool, unique: str
 ) -> None:
     now = await time_env.get_current_time()
-    programme = reference_programme()
+    programme = reference_programme_v1()
     cohort = reference_cohort(programme, cohort_id=f"c-{unique}", starts_on=local(now + timedelta(days=14)).date())
     handle = await journeys.start(unique, programme, cohort)
     await approve(handle)
@@ -236,7 +236,7 @@ async def test_a_new_nearest_leader_takes_over_sign_offs_meetings_and_escalation
     journeys: Journeys, time_env: WorkflowEnvironment, pool: Pool, unique: str
 ) -> None:
     now = await time_env.get_current_time()
-    programme = reference_programme()
+    programme = reference_programme_v1()
     cohort = reference_cohort(programme, cohort_id=f"c-{unique}", starts_on=local(now + timedelta(days=14)).date())
     handle = await journeys.start(unique, programme, cohort)
     await approve(handle)

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain import commands as c
 from domain.programme import Cohort
-from tests.support import COORD, LEADER, reference_cohort, reference_programme
+from tests.support import COORD, LEADER, reference_cohort, reference_programme_v1
 from tests.workflows.journeys import (
     Handle,
     Journeys,
@@ -46,7 +46,7 @@ MINUTE = timedelta(minutes=1)
 async def enrolled_journey(journeys: Journeys, unique: str) -> tuple[Handle, Cohort, datetime]:
     """A reference journey, approved, whose cohort starts in two weeks; and its kickoff deadline."""
     now = await journeys.env.get_current_time()
-    programme = reference_programme()
+    programme = reference_programme_v1()
     cohort = reference_cohort(programme, cohort_id=f"c-{unique}", starts_on=local(now + timedelta(days=14)).date())
     handle = await journeys.start(unique, programme, cohort)
     await approve(handle)
@@ -155,7 +155,7 @@ async def test_an_undecided_nomination_escalates_to_the_coordinator_only_and_a_l
     journeys: Journeys, time_env: WorkflowEnvironment, pool: Pool, unique: str
 ) -> None:
     now = await time_env.get_current_time()
-    programme = reference_programme()
+    programme = reference_programme_v1()
     cohort = reference_cohort(programme, cohort_id=f"c-{unique}", starts_on=local(now + timedelta(weeks=8)).date())
     handle = await journeys.start(unique, programme, cohort)
     due = milestone(await status(handle), "approval").due_at

@@ -25,7 +25,7 @@ from tests.support import (
     compressed_programme,
     nominate,
     reference_cohort,
-    reference_programme,
+    reference_programme_v1,
 )
 from tests.workflows.journeys import (
     COMPRESSED_PACE,
@@ -76,7 +76,7 @@ async def test_the_reference_programme_runs_nine_months_and_two_years_of_follow_
 ) -> None:
     began = time.monotonic()
     now = await time_env.get_current_time()
-    programme = reference_programme()
+    programme = reference_programme_v1()
     cohort = reference_cohort(programme, cohort_id=f"c-{unique}", starts_on=local(now + timedelta(days=14)).date())
     handle = await journeys.start(unique, programme, cohort)
 
@@ -142,7 +142,7 @@ async def test_starting_a_journey_twice_returns_the_first_run_and_nominates_once
     journeys: Journeys, time_env: WorkflowEnvironment, pool: Pool, unique: str
 ) -> None:
     now = await time_env.get_current_time()
-    programme = reference_programme()
+    programme = reference_programme_v1()
     cohort = reference_cohort(programme, cohort_id=f"c-{unique}", starts_on=local(now + timedelta(days=14)).date())
     first = await journeys.start(unique, programme, cohort)
     again = await start_journey(
@@ -165,7 +165,7 @@ async def test_a_journey_carries_person_ids_only_in_its_input_events_and_search_
     journeys: Journeys, time_env: WorkflowEnvironment, pool: Pool, unique: str
 ) -> None:
     now = await time_env.get_current_time()
-    programme = reference_programme()
+    programme = reference_programme_v1()
     cohort = reference_cohort(programme, cohort_id=f"c-{unique}", starts_on=local(now + timedelta(days=14)).date())
     handle = await journeys.start(unique, programme, cohort)
     await approve(handle)
@@ -271,7 +271,7 @@ async def test_continue_as_new_carries_the_journey_over_unchanged_and_it_still_f
     journeys: Journeys, time_env: WorkflowEnvironment, pool: Pool, unique: str
 ) -> None:
     now = await time_env.get_current_time()
-    programme = reference_programme()
+    programme = reference_programme_v1()
     cohort = reference_cohort(programme, cohort_id=f"c-{unique}", starts_on=local(now + timedelta(days=14)).date())
     handle = await journeys.start(unique, programme, cohort, continue_as_new_after=40)
     first = handle.first_execution_run_id

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain import commands as c
 from domain.status import status_of
 from store.eventstore import EventStore
-from tests.support import COORD, LEADER, TALENT, reference_cohort, reference_programme
+from tests.support import COORD, LEADER, TALENT, reference_cohort, reference_programme_v1
 from tests.workflows.journeys import (
     Handle,
     Journeys,
@@ -43,7 +43,7 @@ async def test_the_leader_confirms_through_the_update_what_the_talent_logged_and
     journeys: Journeys, time_env: WorkflowEnvironment, pool: Pool, unique: str
 ) -> None:
     now = await time_env.get_current_time()
-    programme = reference_programme()
+    programme = reference_programme_v1()
     starts_on = local(now + timedelta(days=14)).date()
     cohort = reference_cohort(programme, cohort_id=f"c-{unique}", starts_on=starts_on)
     handle = await journeys.start(unique, programme, cohort, rules_version=c.CURRENT_RULES_VERSION)
@@ -82,7 +82,7 @@ async def test_the_leader_confirms_through_the_update_what_the_talent_logged_and
     events = await stored_events(pool, unique)
     assert_contiguous(events)
     [nominated] = of_type(events, "TalentNominated")
-    assert nominated.data["rules_version"] == 2
+    assert nominated.data["rules_version"] == c.CURRENT_RULES_VERSION
     [meeting] = of_type(events, "MentorMeetingLogged")
     assert (meeting.data["logged_by"], meeting.data["confirmed"], meeting.data["held_on"]) == (
         "p-talent",
