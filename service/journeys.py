@@ -268,11 +268,14 @@ async def _execute(
             await resources.vault.discard_texts(ref for ref in refs.values() if ref)
             raise
     except JourneyNotRunning as exc:
-        if not isinstance(command, c.RecordOutcome):
+        # An outcome is a fact about a career: it is taken after the close (§8.4). It carries no
+        # text, so it can be built here without storing any.
+        outcome = build({}) if not texts else None
+        if not isinstance(outcome, c.RecordOutcome):
             raise JourneyEnded from exc
-        built = command
+        built = outcome
         try:
-            events = await append_after_end(resources, journey_id, command, causation_id=update_id)
+            events = await append_after_end(resources, journey_id, outcome, causation_id=update_id)
         except DomainError as refused:
             # A journey on rules 1 or 2 takes no outcome once closed: it answers as every ended journey.
             if refused.code == "invalid_state":
