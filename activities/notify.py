@@ -33,10 +33,12 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.templates import render, unsafe_char
-from domain.events import public_event_data
+from activities.templates import compose, unsafe_char
+from domain.events import public_event_data, stream_id_for
+from domain.programme import Programme
 from domain.values import Language
-from infra.settings import SmtpTls
+from infra.present import Links
+from infra.settings import DEFAULT_PUBLIC_URL, SmtpTls
 from store.vault import Erased, PeopleVault, PersonData
 
 log = structlog.get_logger("talent.notify")
@@ -235,10 +237,17 @@ class WebhookSender:
         raise DeliveryFailed(f"webhook answered {status}", permanent=permanent)
 
 
+#: The programme a journey keeps: the one its nomination carries.
+_PROGRAMME = """
+SELECT (data->'programme')::text FROM events
+ WHERE stream_id = $1 AND event_type = 'TalentNominated'
+ ORDER BY stream_version LIMIT 1
+"""
+
 _PENDING = """
 SELECT o.notification_id, o.channel, o.template, o.recipient_role, o.recipient_id, o.attempts,
        e.event_id, e.event_type, e.schema_version, e.data::text AS data, e.stream_id, e.stream_version,
-       e.global_position, e.occurred_at, s.talent_id, s.programme_id, slip.due_at AS slipped_due
+       e.global_position, e.occurred_at, s.talent_id, slip.due_at AS slipped_due
   FROM outbox o
   JOIN events e ON e.event_id = o.event_id
   LEFT JOIN journey_status s ON s.journey_id = o.journey_id
@@ -264,11 +273,13 @@ class Notifier:
         *,
         mailer: SmtpMailer | None,
         webhook: WebhookSender | None,
+        public_url: str = DEFAULT_PUBLIC_URL,
     ) -> None:
         self._pool = pool
         self._vault = vault
         self._mailer = mailer
         self._webhook = webhook
+        self._links = Links(public_url)
 
     @activity.defn(name="deliver_notifications")
     async def deliver(self, request: DeliverInput) -> DeliverOutput:
@@ -284,11 +295,14 @@ class Notifier:
     async def _deliver(self, journey_id: str, *, final: bool) -> DeliverOutput:
         rows = await self._pool.fetch(_PENDING, journey_id)
         counts = {"delivered": 0, "skipped": 0, "dead": 0, "retrying": 0}
+        programme: Programme | None = None
+        if any(row["channel"] == "email" for row in rows):
+            programme = await self._programme(journey_id)
         for row in rows:
             notification_id = str(row["notification_id"])
             try:
                 if row["channel"] == "email":
-                    await self._email(row)
+                    await self._email(row, programme)
                 else:
                     await self._post(row)
             except Skipped as exc:
@@ -347,7 +361,21 @@ class Notifier:
             error,
         )
 
-    async def _email(self, row: asyncpg.Record) -> None:
+    async def _programme(self, journey_id: str) -> Programme | None:
+        """The programme version the journey keeps (its nomination's): the titles its e-mails use.
+
+        One that cannot be read (an old shape) gives words instead of titles, never a held-back mail.
+        """
+        raw = await self._pool.fetchval(_PROGRAMME, stream_id_for(journey_id))
+        if raw is None:
+            return None
+        try:
+            return Programme.model_validate_json(raw)
+        except ValueError:
+            log.error("notification_programme_unreadable", journey_id=journey_id)
+            return None
+
+    async def _email(self, row: asyncpg.Record, programme: Programme | None) -> None:
         if self._mailer is None:
             raise Skipped("no SMTP server configured")
         recipient_id = row["recipient_id"]
@@ -362,15 +390,16 @@ class Notifier:
         with _stage("message could not be rendered"):
             data = json.loads(row["data"])
             language: Language = recipient.language
-            rendered = render(
+            rendered = compose(
                 row["template"],
                 language,
                 recipient=recipient.name,
                 talent=talent.name if isinstance(talent, PersonData) else "",
-                milestone=str(data.get("milestone", "")),
+                journey_id=row["stream_id"].removeprefix("journey-"),
+                data=data,
+                programme=programme,
                 due=_due(data, row["slipped_due"]),
-                programme=str(row["programme_id"] or ""),
-                journey=row["stream_id"].removeprefix("journey-"),
+                links=self._links,
             )
         with _stage("message could not be built"):
             message = EmailMessage()
@@ -421,9 +450,9 @@ def _header_value(value: str) -> str:
     return value
 
 
-def _due(data: dict[str, Any], slipped_due: str | None) -> str:
+def _due(data: dict[str, Any], slipped_due: str | None) -> datetime | None:
     """When the notification's item is (or was) due: an escalation's is its milestone's slipped deadline."""
     for value in (slipped_due, data.get("due_at"), data.get("respond_by")):
         if isinstance(value, str):
-            return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
-    return ""
+            return datetime.fromisoformat(value)
+    return None

@@ -16,7 +16,7 @@ from api.deps import Resources
 from api.models import is_plain
 from api.problems import Problem, problem_response
 from api.ratelimit import RateLimits
-from api.routers import calendar, catalog, escalations, feed, health, journeys, kpis, people
+from api.routers import calendar, catalog, cohorts, escalations, feed, health, journeys, kpis, people
 
 log = structlog.get_logger("talent.api")
 
@@ -32,7 +32,8 @@ def create_app(resources: Resources) -> FastAPI:
     app.state.resources = resources
     problems.install(app)
     app.include_router(health.router)
-    for router in (catalog.router, journeys.router, escalations.router, people.router, kpis.router, feed.router):
+    routers = (catalog.router, cohorts.router, journeys.router, escalations.router, people.router, kpis.router)
+    for router in (*routers, feed.router):
         app.include_router(router, responses=problems.RESPONSES)
     # iCalendar feeds and the dashboard answer in their own formats (text/calendar, HTML).
     app.include_router(calendar.router)

@@ -11,8 +11,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
+    Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     StringConstraints,
@@ -221,3 +223,63 @@ class ResolveIn(_In):
     """POST .../escalations/{milestone}/resolve."""
 
     reason: Text | None = None
+
+
+# -- issue 12: leader change, completion override, cohort operations ------------------------------
+
+#: A session's place: one line.
+Place = Annotated[str, StringConstraints(max_length=200), _PLAIN]
+#: A journey's id, as the API answers it.
+JourneyId = Annotated[str, StringConstraints(min_length=1, max_length=64), _PLAIN]
+
+
+class NearestLeaderIn(_In):
+    """POST .../nearest-leader: the new nearest leader (and leader's leader, else the current one stays)."""
+
+    nearest_leader: PersonIn
+    leaders_leader: PersonIn | None = None
+
+
+class CompletionOverrideIn(_In):
+    """POST .../completion-override."""
+
+    result: Literal["completed", "not_completed"]
+    reason: Text
+
+
+class RescheduleIn(_In):
+    """POST /v1/cohorts/{id}/sessions/{key}/reschedule."""
+
+    starts_at: AwareDatetime
+    location: Place | None = None
+    reason: Text
+
+
+class RollCallLineIn(_In):
+    """One journey's attendance in a roll call."""
+
+    journey_id: JourneyId
+    status: Literal["attended", "absent", "excused"]
+
+
+class RollCallIn(_In):
+    """POST /v1/cohorts/{id}/sessions/{key}/attendance: a session's roll call, one line per journey."""
+
+    records: Annotated[list[RollCallLineIn], Field(min_length=1, max_length=1000)]
+
+
+class CohortPatchIn(_In):
+    """PATCH /v1/cohorts/{id}: only the fields given change (`coordinator_id: null` removes the coordinator)."""
+
+    capacity: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    coordinator_id: PersonId | None = None
+    locations: Annotated[dict[Key, Place], Field(max_length=100)] | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The cohort fields this edit changes (capacity, coordinator_id): only those given."""
+        found: dict[str, Any] = {}
+        if self.capacity is not None:
+            found["capacity"] = self.capacity
+        if "coordinator_id" in self.model_fields_set:
+            found["coordinator_id"] = self.coordinator_id
+        return found

@@ -20,10 +20,12 @@ from service.errors import (
     JourneyExists,
     LeaderIsTalent,
     NotFound,
+    NotInCohort,
     PersonErased,
     ServiceError,
     UnknownCohort,
     UnknownProgramme,
+    UnknownSession,
 )
 from store.catalog import CatalogConflict
 from workflows.client import refusal
@@ -42,6 +44,8 @@ ERROR_STATUS: dict[type[Exception], tuple[int, str]] = {
     JourneyExists: (409, "Journey exists"),
     UnknownCohort: (422, "Invalid request"),
     LeaderIsTalent: (422, "Invalid request"),
+    UnknownSession: (404, "Not found"),
+    NotInCohort: (404, "Not found"),
     UnknownProgramme: (422, "Unknown programme"),
     CatalogConflict: (409, "Already exists"),
     # A free text for an erased person cannot be stored: nothing is written.

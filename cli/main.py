@@ -8,12 +8,13 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import structlog
 from temporalio.service import RPCError
 
-from cli import dev, ops, simulate
+from cli import dev, operate, ops, simulate
 from domain.errors import DomainError
 from infra.postgres import InstanceMismatch
 from infra.settings import Settings
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     cohort_actions = cohort.add_subparsers(dest="action", required=True)
     create = cohort_actions.add_parser("create", help="create a cohort from a YAML/JSON file (as POST /v1/cohorts)")
     create.add_argument("cohort_file", type=Path, metavar="COHORT.yaml")
+    _cohort_operations(cohort_actions)
     journey = sub.add_parser("journey", help="journeys")
     journey_actions = journey.add_subparsers(dest="action", required=True)
     nominate = journey_actions.add_parser(
@@ -119,12 +121,63 @@ def build_parser() -> argparse.ArgumentParser:
     history = journey_actions.add_parser("history", help="a journey's events, oldest first")
     history.add_argument("journey_id")
     history.add_argument("--json", action="store_true", help="one JSON object per event")
+    _journey_operations(journey_actions)
     person = sub.add_parser("person", help="people and their personal data")
     person_actions = person.add_subparsers(dest="action", required=True)
     erase = person_actions.add_parser("erase", help="erase a person's personal data (cannot be undone); needs Temporal")
     erase.add_argument("person_id")
     erase.add_argument("--yes", action="store_true", help="confirm the erasure")
     return parser
+
+
+def _journey_operations(actions: Any) -> None:
+    """`talent journey decide|attend|pause|resume|withdraw|change-leader|override`: as the API's commands."""
+    decide = actions.add_parser("decide", help="approve or reject a nomination (coordinator)")
+    decide.add_argument("journey_id")
+    decide.add_argument("decision", choices=["approve", "reject"])
+    decide.add_argument("--reason", help="why (required to reject)")
+    attend = actions.add_parser("attend", help="record attendance at a session (coordinator)")
+    attend.add_argument("journey_id")
+    attend.add_argument("session_key")
+    attend.add_argument("status", choices=["attended", "absent", "excused"])
+    for name, text in (("pause", "pause a journey (its clock stops)"), ("withdraw", "withdraw the talent")):
+        command = actions.add_parser(name, help=text)
+        command.add_argument("journey_id")
+        command.add_argument("--reason", required=True)
+    resume = actions.add_parser("resume", help="resume a paused journey")
+    resume.add_argument("journey_id")
+    leader = actions.add_parser(
+        "change-leader", help="hand the talent to a new nearest leader (the body of POST .../nearest-leader)"
+    )
+    leader.add_argument("journey_id")
+    leader.add_argument("leader_file", type=Path, metavar="LEADER.yaml")
+    leader.add_argument("--as", dest="role", choices=["coordinator", "hr_system"], default="coordinator")
+    override = actions.add_parser("override", help="override the completion evaluation (coordinator)")
+    override.add_argument("journey_id")
+    override.add_argument("result", choices=["completed", "not_completed"])
+    override.add_argument("--reason", required=True)
+
+
+def _cohort_operations(actions: Any) -> None:
+    """`talent cohort reschedule|roll-call|edit`: as the API's cohort routes."""
+    reschedule = actions.add_parser("reschedule", help="move a session for every open journey of the cohort")
+    reschedule.add_argument("cohort_id")
+    reschedule.add_argument("session_key")
+    reschedule.add_argument(
+        "starts_at", metavar="STARTS_AT", help="ISO 8601 with its offset, e.g. 2027-02-03T09:00+01:00"
+    )
+    reschedule.add_argument("--reason", required=True)
+    reschedule.add_argument("--location", help="the session's new place")
+    roll_call = actions.add_parser("roll-call", help="record a session's attendance, one JOURNEY=STATUS per journey")
+    roll_call.add_argument("cohort_id")
+    roll_call.add_argument("session_key")
+    roll_call.add_argument("records", nargs="+", metavar="JOURNEY=attended|absent|excused")
+    edit = actions.add_parser("edit", help="change a cohort's capacity, coordinator or session places")
+    edit.add_argument("cohort_id")
+    edit.add_argument("--capacity", type=int)
+    edit.add_argument("--coordinator", help="the coordinator's person id")
+    edit.add_argument("--no-coordinator", action="store_true", help="remove the coordinator")
+    edit.add_argument("--place", action="append", default=[], metavar="SESSION=PLACE", help="a session's place")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -185,6 +238,35 @@ async def _dispatch(
             return await ops.journey_status(settings, args.journey_id, args.as_of)
         case ("journey", "history"):
             return await ops.journey_history(settings, args.journey_id, as_json=args.json)
+        case ("journey", "decide"):
+            return await operate.decide(settings, args.journey_id, args.decision, args.reason)
+        case ("journey", "attend"):
+            return await operate.attend(settings, args.journey_id, args.session_key, args.status)
+        case ("journey", "pause"):
+            return await operate.pause(settings, args.journey_id, args.reason)
+        case ("journey", "resume"):
+            return await operate.resume(settings, args.journey_id)
+        case ("journey", "withdraw"):
+            return await operate.withdraw(settings, args.journey_id, args.reason)
+        case ("journey", "change-leader"):
+            return await operate.change_leader(settings, args.journey_id, args.leader_file, args.role)
+        case ("journey", "override"):
+            return await operate.override(settings, args.journey_id, args.result, args.reason)
+        case ("cohort", "reschedule"):
+            return await operate.reschedule(
+                settings, args.cohort_id, args.session_key, args.starts_at, args.reason, args.location
+            )
+        case ("cohort", "roll-call"):
+            return await operate.roll_call(settings, args.cohort_id, args.session_key, args.records)
+        case ("cohort", "edit"):
+            return await operate.edit(
+                settings,
+                args.cohort_id,
+                capacity=args.capacity,
+                coordinator=args.coordinator,
+                no_coordinator=args.no_coordinator,
+                places=args.place,
+            )
         case ("person", "erase"):
             return await ops.erase_person(settings, args.person_id, confirmed=args.yes)
         case ("api", _):

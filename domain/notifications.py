@@ -101,6 +101,10 @@ def notifications_for(state: JourneyState, event: e.Event) -> list[Notification]
             if MilestoneKey.session(event.session_key) in {m.key for m in state.milestones}:
                 out.append(_mail("absence", "talent", state))
                 out.append(_mail("absence_leader", "nearest_leader", state))
+        case e.SessionRescheduled() if state.state in ("enrolled", "active", "paused"):
+            # PRODUCT §8.5: the participants hear that a session moved (a talent only nominated is
+            # not in the programme yet; their welcome comes with the calendar as it then is).
+            out.append(_mail("session_rescheduled", "talent", state))
         case e.TrackSubmitted():
             out.append(_mail("track_submitted", "nearest_leader", state))
         case e.TrackReturned():

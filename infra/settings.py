@@ -10,6 +10,7 @@ import secrets
 import ssl
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import limits
 from pydantic import Field, SecretStr, field_validator
@@ -18,6 +19,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: How the SMTP connection is protected: STARTTLS when the server offers it (the default), STARTTLS
 #: or nothing sent, TLS from the first byte (port 465), or plain text.
 SmtpTls = Literal["starttls-if-offered", "starttls-required", "tls", "none"]
+
+#: Where the dashboard is reached unless TALENT_PUBLIC_URL says otherwise (`talent api`'s default).
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 #: The prefix of a Standard Webhooks secret.
 _WHSEC = "whsec_"
@@ -105,6 +109,11 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = Field(default=None, alias="TALENT_JWT_ISSUER")
     jwt_audience: str | None = Field(default=None, alias="TALENT_JWT_AUDIENCE")
     max_body_bytes: int = Field(default=256 * 1024, alias="TALENT_MAX_BODY_BYTES")
+    accessibility_contact: str = Field(
+        default="",
+        alias="TALENT_ACCESSIBILITY_CONTACT",
+        description="where to report an accessibility problem (e-mail or URL); unset: a placeholder",
+    )
     rate_limit_storage: str = Field(
         default="async+memory://",
         alias="TALENT_RATE_LIMIT_STORAGE",
@@ -124,6 +133,11 @@ class Settings(BaseSettings):
     )
     api_host: str = Field(default="127.0.0.1", alias="TALENT_API_HOST")
     api_port: int = Field(default=8000, alias="TALENT_API_PORT")
+    public_url: str = Field(
+        default=DEFAULT_PUBLIC_URL,
+        alias="TALENT_PUBLIC_URL",
+        description="where people reach the dashboard; the e-mails link to its pages",
+    )
 
     webhook_url: str | None = Field(default=None, alias="TALENT_WEBHOOK_URL", description="unset: webhooks skipped")
     webhook_secret: SecretStr | None = Field(
@@ -131,6 +145,37 @@ class Settings(BaseSettings):
         alias="TALENT_WEBHOOK_SECRET",
         description="whsec_<base64> (Standard Webhooks) or a plain string; during a rotation several, "
         "space- or comma-separated, each signing every delivery",
+    )
+
+    # Dashboard sign-in with OpenID Connect (authorization code + PKCE); unset issuer: token sign-in only.
+    oidc_issuer: str | None = Field(
+        default=None,
+        alias="TALENT_OIDC_ISSUER",
+        description="the identity provider's issuer URL (its /.well-known/openid-configuration is read)",
+    )
+    oidc_client_id: str | None = Field(default=None, alias="TALENT_OIDC_CLIENT_ID")
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, alias="TALENT_OIDC_CLIENT_SECRET", description="unset: a public client (PKCE only)"
+    )
+    oidc_scopes: str = Field(default="openid profile", alias="TALENT_OIDC_SCOPES", description="space-separated")
+    oidc_role_claim: str = Field(
+        default="role",
+        alias="TALENT_OIDC_ROLE_CLAIM",
+        description="the ID token claim with the role (a string or a list; a dotted path reaches into objects)",
+    )
+    oidc_person_claim: str = Field(
+        default="person_id", alias="TALENT_OIDC_PERSON_CLAIM", description="the ID token claim with the person id"
+    )
+    oidc_role_map: str | None = Field(
+        default=None,
+        alias="TALENT_OIDC_ROLE_MAP",
+        description="provider value=service role, comma-separated (e.g. 'TJ-Koordinator=coordinator,"
+        "Leder=leader'); unset: the claim's values are the service's roles",
+    )
+    oidc_redirect_url: str | None = Field(
+        default=None,
+        alias="TALENT_OIDC_REDIRECT_URL",
+        description="the callback URL registered with the provider; unset: <this host>/dashboard/oidc/callback",
     )
 
     def smtp_tls_mode(self) -> SmtpTls:
@@ -170,6 +215,15 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"not a rate limit such as '20/minute': {value!r}") from exc
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        """An http(s) URL with a host and no query or fragment, refused at start-up when it is not one."""
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(f"TALENT_PUBLIC_URL must be an http(s) URL such as https://talent.example.dk: {value!r}")
+        return value.rstrip("/")
 
     def master_key(self) -> bytes:
         """The vault's key-encryption key: TALENT_VAULT_KEY, else a development key in the data dir.

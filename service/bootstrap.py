@@ -21,6 +21,7 @@ from activities.journey import JourneyActivities
 from activities.notify import Notifier, SmtpConfig, SmtpMailer, WebhookConfig, WebhookSender
 from infra.auth import Authenticator
 from infra.logging import configure_logging
+from infra.oidc import OidcClient, oidc_from
 from infra.postgres import open_pool
 from infra.settings import Settings
 from infra.temporal import connect
@@ -41,6 +42,8 @@ class Resources:
     temporal: Client
     authenticator: Authenticator
     task_queue: str
+    #: The dashboard's OpenID Connect sign-in, when TALENT_OIDC_ISSUER is set.
+    oidc: OidcClient | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ def resources(
         temporal=temporal,
         authenticator=authenticator if authenticator is not None else authenticator_from(settings),
         task_queue=task_queue or settings.task_queue,
+        oidc=oidc_from(settings),
     )
 
 
@@ -157,5 +161,5 @@ async def worker_components(settings: Settings, pool: asyncpg.Pool[asyncpg.Recor
             store=store,
             vault=vault,
             journey=JourneyActivities(store),
-            notifier=Notifier(pool, vault, mailer=mailer, webhook=webhook),
+            notifier=Notifier(pool, vault, mailer=mailer, webhook=webhook, public_url=settings.public_url),
         )

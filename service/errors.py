@@ -11,10 +11,12 @@ __all__ = [
     "JourneyExists",
     "LeaderIsTalent",
     "NotFound",
+    "NotInCohort",
     "PersonErased",
     "ServiceError",
     "UnknownCohort",
     "UnknownProgramme",
+    "UnknownSession",
 ]
 
 
@@ -82,3 +84,21 @@ class LeaderIsTalent(ServiceError):
 
     def __init__(self) -> None:
         super().__init__("the talent cannot be their own nearest leader")
+
+
+class UnknownSession(ServiceError):
+    """A cohort operation names a session the cohort does not schedule."""
+
+    code = "unknown_session"
+
+    def __init__(self, session_key: str) -> None:
+        super().__init__(f"the cohort has no session {session_key!r}")
+
+
+class NotInCohort(ServiceError):
+    """A roll call names a journey that is not in the cohort (or not the caller's to see)."""
+
+    code = "not_in_cohort"
+
+    def __init__(self) -> None:
+        super().__init__("the journey is not in this cohort")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -168,6 +168,7 @@ async def execute(
     update_id: str,
     talent_id: str | None = None,
     texts: Mapping[str, str | None] | None = None,
+    people: Sequence[NamedPerson] = (),
 ) -> dict[str, Any]:
     """Send a command to the journey (the journey client's update for it); its status and the events it caused.
 
@@ -182,6 +183,10 @@ async def execute(
     Raises the domain's `DomainError` for a refusal, `JourneyEnded` once the workflow has ended
     (but for an outcome: a fact about a career, appended to the ended journey, PRODUCT §8.4),
     `PersonErased` for a text of an erased talent.
+
+    `people` are the persons the command names (a new nearest leader): once the journey would
+    take the command, those not stored yet are created in the vault, a stored one never changed
+    (§8.2), as a nomination does.
     """
     client = journeys(resources)
     build = command if callable(command) else (lambda _: command)
@@ -191,8 +196,10 @@ async def execute(
     probe = build({f"{field}_ref": _UNSTORED for field in texts or {}})
     if isinstance(probe, c.DecideNomination) and probe.decision == "approve":
         async with _seat_taken(resources, journey_id):
-            return await _execute(resources, client, journey_id, command, build, given, update_id, talent_id, texts)
-    return await _execute(resources, client, journey_id, command, build, given, update_id, talent_id, texts)
+            return await _execute(
+                resources, client, journey_id, command, build, given, update_id, talent_id, texts, people
+            )
+    return await _execute(resources, client, journey_id, command, build, given, update_id, talent_id, texts, people)
 
 
 #: The states in which a journey holds one of its cohort's places (capacity, PRODUCT §8.4).
@@ -246,16 +253,23 @@ async def _execute(
     update_id: str,
     talent_id: str | None,
     texts: Mapping[str, str | None] | None,
+    people: Sequence[NamedPerson] = (),
 ) -> dict[str, Any]:
     try:
-        if given:
-            check = await client.check(journey_id, build({f"{field}_ref": _UNSTORED for field in given}))
+        if given or people:
+            unstored = {f"{field}_ref": _UNSTORED if field in given else None for field in texts or {}}
+            check = await client.check(journey_id, build(unstored))
             if not check.accepted:
                 raise DomainError(check.code or "refused", check.message or "refused", kind=check.kind)
             if not check.changes:
                 # A repeat (a meeting logged again): nothing to record, so no text to keep either.
                 log.info("command_changes_nothing", journey_id=journey_id, update_id=update_id)
                 return {**await status(resources, journey_id), "events": []}
+        for person in people:
+            await resources.vault.add_person(
+                person.person_id,
+                PersonData(name=person.name, email=person.email, workplace=person.workplace, language=person.language),
+            )
         refs: dict[str, str | None] = {f"{field}_ref": None for field in texts or {}}
         for field, text in given.items():
             refs[f"{field}_ref"] = await resources.vault.put_text(

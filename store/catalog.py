@@ -78,3 +78,32 @@ class Catalog:
         """A cohort by id."""
         raw = await self._pool.fetchval("SELECT definition::text FROM cohorts WHERE cohort_id = $1", cohort_id)
         return Cohort.model_validate_json(raw) if raw is not None else None
+
+    async def update_cohort(self, previous: Cohort, cohort: Cohort) -> None:
+        """Replace a cohort's definition with `cohort`, if it is still `previous` (else CatalogConflict).
+
+        A cohort's calendar, capacity and coordinator change while it runs (PRODUCT §8.4, §8.5);
+        its programme never does. The guard on the stored definition is optimistic concurrency:
+        two edits at once cannot both build on the same definition, the second is told to retry.
+        Who changed what is recorded by the caller (the journeys' events, the service's log).
+        """
+        if (cohort.cohort_id, cohort.programme_id, cohort.programme_version) != (
+            previous.cohort_id,
+            previous.programme_id,
+            previous.programme_version,
+        ):
+            raise ValueError("a cohort's id and programme never change")
+        programme = await self.programme(cohort.programme_id, cohort.programme_version)
+        if programme is None:  # pragma: no cover - cohorts are created against published programmes
+            raise UnknownProgramme(f"programme {cohort.programme_id} v{cohort.programme_version} is not published")
+        cohort.check_against(programme)
+        cohort.check_staffed(programme, CURRENT_RULES_VERSION)
+        updated = await self._pool.fetchval(
+            """UPDATE cohorts SET definition = $2::jsonb
+                WHERE cohort_id = $1 AND definition = $3::jsonb RETURNING true""",
+            cohort.cohort_id,
+            cohort.model_dump_json(),
+            previous.model_dump_json(),
+        )
+        if not updated:
+            raise CatalogConflict(f"cohort {cohort.cohort_id} changed meanwhile: read it again and retry")

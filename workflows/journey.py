@@ -115,6 +115,7 @@ class TalentJourneyWorkflow:
     def __init__(self) -> None:
         self._journey_id = ""
         self._state: JourneyState | None = None
+        self._refused: DomainError | None = None
         self._lock = asyncio.Lock()
         self._signals: list[c.RescheduleSession] = []
         self._changed = False
@@ -136,7 +137,16 @@ class TalentJourneyWorkflow:
             self._publish()
         elif start.nomination is not None:
             async with self._lock:
-                new = await self._apply(start.nomination, correlation_id=start.correlation_id)
+                try:
+                    new = await self._apply(start.nomination, correlation_id=start.correlation_id)
+                except DomainError as exc:
+                    # The rules refuse the nomination (the cohort closed meanwhile, say): nothing was
+                    # stored. The run ends failed with the domain's code, and a waiting
+                    # `await_nomination` answers with the same refusal, instead of a workflow task
+                    # that fails for ever.
+                    self._refused = exc
+                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    raise domain_failure(exc) from exc
             self._nominated = [n.event.type for n in new]
         else:
             raise ApplicationError("a journey starts with a nomination or a snapshot", non_retryable=True)
@@ -277,7 +287,9 @@ class TalentJourneyWorkflow:
             raise domain_failure(exc) from exc
 
     async def _command(self, command: c.Command) -> CommandResult:
-        await workflow.wait_condition(lambda: self._state is not None)
+        await workflow.wait_condition(lambda: self._state is not None or self._refused is not None)
+        if self._refused is not None:
+            raise domain_failure(self._refused)
         async with self._lock:
             try:
                 new = await self._apply(command)
@@ -297,7 +309,9 @@ class TalentJourneyWorkflow:
         A caller that starts a journey with this update (update-with-start) learns that its events
         and read model are written without polling; on a journey already running it answers at once.
         """
-        await workflow.wait_condition(lambda: self._state is not None)
+        await workflow.wait_condition(lambda: self._state is not None or self._refused is not None)
+        if self._refused is not None:
+            raise domain_failure(self._refused)
         state = self._current
         return CommandResult(
             journey_id=self._journey_id, version=state.version, state=state.state, events=self._nominated

@@ -1,16 +1,18 @@
-"""The dashboard's pages: home, a leader's talents, a cohort, the escalations, a journey."""
+"""The dashboard's pages: home, a leader's talents and line, nominating, a cohort, the escalations, a journey."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from urllib.parse import urlencode
 
+import asyncpg
 from fastapi import APIRouter, Request, Response
 
 from api.dashboard import charts, views
 from api.dashboard.charts import Series
 from api.dashboard.present import Presenter
 from api.dashboard.render import (
+    current_viewer,
     error_page,
     new_nonce,
     page,
@@ -20,9 +22,11 @@ from api.dashboard.render import (
 )
 from api.dashboard.session import (
     Viewer,
+    language,
 )
 from api.deps import Deps, can_see
 from domain.events import stream_id_for
+from domain.policy import RUNNING_STATES
 from store.views import cohorts as cohorts_view
 from store.views import journeys as journeys_view
 from store.views import kpis as kpis_view
@@ -41,7 +45,9 @@ async def home(request: Request, resources: Deps) -> Response:
 
     async def build(viewer: Viewer, p: Presenter) -> Response:
         if viewer.role == "leader":
-            return redirect("/dashboard/leader")
+            # The language asked for travels with the redirect.
+            lang = request.query_params.get("lang")
+            return redirect("/dashboard/leader" + (f"?{urlencode({'lang': lang})}" if lang else ""))
         name = await viewer_name(viewer, p)
         if viewer.role == "talent":
             rows = await views.journey_lines(resources, viewer, p)
@@ -75,7 +81,41 @@ async def leader_page(request: Request, resources: Deps) -> Response:
     async def build(viewer: Viewer, p: Presenter) -> Response:
         name = await viewer_name(viewer, p)
         rows = await views.journey_lines(resources, viewer, p)
-        return render(request, "mine.html", viewer.texts, viewer=viewer, viewer_name=name, journeys=rows, leader=True)
+        me = viewer.principal.person_id
+        # A leader's leader follows their line read-only (§8.1): apart from the talents they lead.
+        led = [j for j in rows if j.row.nearest_leader_id == me]
+        line = [j for j in rows if j.row.nearest_leader_id != me]
+        reached = await views.reached_escalations(resources, viewer, p, line)
+        return render(
+            request,
+            "mine.html",
+            viewer.texts,
+            viewer=viewer,
+            viewer_name=name,
+            journeys=led,
+            line=line,
+            reached=reached,
+            leader=True,
+            p=p,
+        )
+
+    return await page(request, resources, build, roles=("leader",))
+
+
+@router.get("/nominate")
+async def nominate_page(request: Request, resources: Deps) -> Response:
+    """A leader's nomination form: the talent, the motivation, and a cohort that still takes nominations."""
+
+    async def build(viewer: Viewer, p: Presenter) -> Response:
+        name = await viewer_name(viewer, p)
+        return render(
+            request,
+            "nominate.html",
+            viewer.texts,
+            viewer=viewer,
+            viewer_name=name,
+            cohorts=await views.open_cohorts(resources, p),
+        )
 
     return await page(request, resources, build, roles=("leader",))
 
@@ -126,6 +166,7 @@ async def cohort_page(request: Request, resources: Deps, cohort_id: str) -> Resp
             kpi_charts=views.kpi_charts(t, kpis, programme) if kpis is not None else [],
             kpis=kpis,
             shown=SHOWN,
+            roll_call=[j for j in journeys if j.state in RUNNING_STATES or j.state == "paused"],
             p=p,
             next_url=request.url.path,
             nonce=new_nonce,
@@ -176,6 +217,7 @@ async def journey_page(request: Request, resources: Deps, journey_id: str) -> Re
         escalations = [
             p.open_escalation(journey_id, row.cohort_id, row.talent_id, ladder, programme) for ladder in row.ladders
         ]
+        access = await journeys_view.access(resources.pool, viewer.principal, journey_id)
         return render(
             request,
             "journey.html",
@@ -192,9 +234,39 @@ async def journey_page(request: Request, resources: Deps, journey_id: str) -> Re
             escalations=escalations,
             all_escalations=row.escalations,
             timeline=p.timeline(events, programme),
+            forms=views.journey_forms(viewer, row, programme, may_act=access is not None and access.may_act),
+            read_only=access is not None and not access.may_act,
+            today=p.now.astimezone(p.zone(programme)).date().isoformat(),
             p=p,
             next_url=request.url.path,
             nonce=new_nonce,
         )
 
     return await page(request, resources, build, roles=("coordinator", "leader", "talent"))
+
+
+@router.get("/tilgaengelighed")
+async def accessibility_statement(request: Request, resources: Deps) -> Response:
+    """The accessibility statement (webtilgængelighedsloven): open to all, signed in or not."""
+    try:
+        viewer = await current_viewer(request, resources)
+    except (asyncpg.PostgresConnectionError, OSError):
+        viewer = None  # the statement needs no database
+    contact = resources.settings.accessibility_contact.strip()
+    return render(
+        request,
+        "accessibility.html",
+        language(request),
+        viewer=viewer,
+        contact=contact,
+        contact_href=_contact_href(contact),
+    )
+
+
+def _contact_href(contact: str) -> str:
+    """A link for the contact: mailto for an e-mail address, the address itself for a web page, else none."""
+    if contact.startswith(("https://", "http://", "mailto:")):
+        return contact
+    if "@" in contact and ":" not in contact and " " not in contact:
+        return f"mailto:{contact}"
+    return ""

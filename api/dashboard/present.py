@@ -9,14 +9,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from api.dashboard.i18n import Texts
+from domain import wording
 from domain.events import RecordedEvent
 from domain.programme import Programme
 from domain.status import LadderView
-from domain.values import AtRiskReason, MilestoneKey
+from domain.values import AtRiskReason
+from infra.present import CPH, parse_time, zone_of
+from infra.present import when as format_when
 from store.catalog import Catalog
 from store.vault import Erased, PeopleVault, Unreadable
 
-CPH = ZoneInfo("Europe/Copenhagen")
 SYSTEM_ACTOR = "system"
 
 
@@ -61,15 +63,6 @@ class TimelineRow:
     text: str
     actor: Name
     tone: str
-
-
-def parse_time(value: Any) -> datetime | None:
-    """A timestamp from a status document (ISO 8601 text), or None."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
 
 
 def _reason(reason: AtRiskReason | str) -> AtRiskReason | None:
@@ -151,47 +144,24 @@ class Presenter:
             self._programmes[key] = await self._catalog.programme(programme_id, version)
         return self._programmes[key]
 
-    def zone(self, programme: Programme | None) -> ZoneInfo:
+    @staticmethod
+    def zone(programme: Programme | None) -> ZoneInfo:
         """The programme's time zone (Copenhagen unless it says otherwise)."""
-        if programme is None:
-            return CPH
-        try:
-            return ZoneInfo(programme.timezone)
-        except (KeyError, ValueError):
-            return CPH
+        return zone_of(programme)
+
+    # Titles are `domain.wording`'s, the same the e-mails use.
 
     def milestone_title(self, key: str, programme: Programme | None) -> str:
-        """A milestone key (`track:observe-leader`) as its title in the programme."""
-        try:
-            milestone = MilestoneKey(key)
-        except ValueError:
-            return key
-        if milestone.kind == "approval":
-            return self.t("milestone_approval")
-        if milestone.kind == "mentor_meeting":
-            return self.t("milestone_mentor_meeting", n=milestone.subject)
-        if programme is not None:
-            if milestone.kind == "session":
-                return self.session_title(milestone.subject, programme)
-            if milestone.kind == "track":
-                return self.track_title(milestone.subject, programme)
-        return key
+        """A milestone key (`track:observe-leader`) as its title in the programme ("Mentormøde 3")."""
+        return wording.milestone_title(key, programme, self.t.lang)
 
-    @staticmethod
-    def session_title(key: str, programme: Programme | None) -> str:
+    def session_title(self, key: str, programme: Programme | None) -> str:
         """A session's title."""
-        for s in programme.sessions if programme else ():
-            if s.key == key:
-                return s.title
-        return key
+        return wording.session_title(key, programme, self.t.lang)
 
-    @staticmethod
-    def track_title(key: str, programme: Programme | None) -> str:
+    def track_title(self, key: str, programme: Programme | None) -> str:
         """A track's title."""
-        for track in programme.tracks if programme else ():
-            if track.key == key:
-                return track.title
-        return key
+        return wording.track_title(key, programme, self.t.lang)
 
     def reason(self, reason: AtRiskReason | str, programme: Programme | None) -> str:
         """An at-risk reason (a milestone's ladder at its last rung, attendance out of reach) in words."""
@@ -214,11 +184,12 @@ class Presenter:
     # -- time --------------------------------------------------------------------------------
 
     def when(self, at: datetime | str | None, zone: ZoneInfo = CPH, *, seconds: bool = False) -> str:
-        """A local date and time."""
-        moment = parse_time(at)
-        if moment is None:
-            return "—"
-        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+        """A local date and time in a table ("10. feb. 2027 16.00"), as the e-mails write dates."""
+        return format_when(at, self.t.lang, zone, "seconds" if seconds else "short")
+
+    def when_long(self, at: datetime | str | None, zone: ZoneInfo = CPH) -> str:
+        """A local date and time in a sentence ("onsdag den 10. februar kl. 16.00")."""
+        return format_when(at, self.t.lang, zone, "long")
 
     def age(self, since: datetime | str | None) -> str:
         """How long ago, in the largest whole unit: `45 s`, `3 min`, `5 t`, `2 d`."""
@@ -317,7 +288,7 @@ class Presenter:
         if "status" in data:
             values["attendance"] = t.value(str(data["status"]))
         if "starts_at" in data:
-            values["starts_at"] = self.when(data["starts_at"], zone)
+            values["starts_at"] = self.when_long(data["starts_at"], zone)
         if data.get("late"):
             values["late"] = f" ({t('late')})"
         if "recipient_role" in data:
@@ -335,7 +306,7 @@ class Presenter:
         if "person_id" in data:
             values["person"] = self.name(str(data["person_id"])).text
         if "due_at" in data:
-            values["due"] = self.when(data["due_at"], zone)
+            values["due"] = self.when_long(data["due_at"], zone)
         if "awaiting" in data:
             values["tracks"] = ", ".join(self.track_title(str(k), programme) for k in data["awaiting"])
         return values

@@ -1,6 +1,7 @@
 """Signing in to the dashboard: short-lived server-side sessions, a CSRF token derived from them, safe redirects.
 
-Sign-in verifies the API token once (as the API verifies a bearer token) and opens a session: a
+Sign-in verifies the API token once (as the API verifies a bearer token), or an OpenID Connect
+ID token (`infra.oidc`, whose `exp` the session never outlives), and opens a session: a
 random 32-byte id in the cookie, only its SHA-256 in `dashboard_sessions` with who signed in.
 The token itself is never stored and never sent back, so a cookie that leaks is worth at most
 the rest of one working day, and signing out revokes the session on the server (a copy of the
@@ -33,6 +34,8 @@ from api.dashboard.i18n import LANGS, Texts, texts_for
 SESSION_COOKIE = "tj_session"
 LANG_COOKIE = "tj_lang"
 FLASH_COOKIE = "tj_flash"
+OIDC_COOKIE = "tj_oidc"
+OIDC_PATH = "/dashboard/oidc"
 COOKIE_PATH = "/dashboard"
 #: A working day from sign-in (never past a JWT's own expiry): then the session ends and the
 #: browser asks for the token again.
@@ -151,23 +154,29 @@ async def session_principal(pool: Pool, session_id: str | None) -> Principal | N
     return Principal(token_id=row["token_id"], role=row["role"], person_id=row["person_id"])
 
 
-async def close_session(pool: Pool, session_id: str) -> bool:
-    """Sign out on the server: the session opens nothing from now on. Whether it was open."""
+async def close_session(pool: Pool, session_id: str) -> str | None:
+    """Sign out on the server: the session opens nothing from now on. The token id it was opened
+    with (`oidc:...` for an OpenID Connect sign-in) if it was open, else None."""
     if len(session_id) > _MAX_SESSION_ID:
-        return False
-    done = await pool.execute(
-        "UPDATE dashboard_sessions SET revoked_at = now() WHERE session_sha256 = $1 AND revoked_at IS NULL",
+        return None
+    token_id: str | None = await pool.fetchval(
+        "UPDATE dashboard_sessions SET revoked_at = now() WHERE session_sha256 = $1 AND revoked_at IS NULL "
+        "RETURNING token_id",
         _digest(session_id),
     )
-    return done == "UPDATE 1"
+    return token_id
 
 
-def set_session(response: Response, session_id: str) -> None:
-    """Sign in: the session id in an HttpOnly, Secure, SameSite=Strict cookie on /dashboard."""
+def set_session(response: Response, session_id: str, *, not_after: datetime | None = None) -> None:
+    """Sign in: the session id in an HttpOnly, Secure, SameSite=Strict cookie on /dashboard, kept by
+    the browser no longer than the session (`SESSION_SECONDS`, or until `not_after` if sooner)."""
+    seconds = SESSION_SECONDS
+    if not_after is not None:
+        seconds = max(0, min(seconds, int((not_after - datetime.now(UTC)).total_seconds())))
     response.set_cookie(
         SESSION_COOKIE,
         session_id,
-        max_age=SESSION_SECONDS,
+        max_age=seconds,
         path=COOKIE_PATH,
         httponly=True,
         secure=True,
@@ -178,6 +187,22 @@ def set_session(response: Response, session_id: str) -> None:
 def clear_session(response: Response) -> None:
     """Sign out: the browser drops the cookie."""
     response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, httponly=True, secure=True, samesite="strict")
+
+
+def set_oidc_transaction(response: Response, sealed: str, max_age: int) -> None:
+    """A started OpenID Connect sign-in (its sealed state, nonce and PKCE verifier) until the callback.
+
+    `SameSite=Lax`, unlike the session: the provider's redirect back is a navigation another site
+    starts, and a Strict cookie would not come with it. Scoped to the callback's path.
+    """
+    response.set_cookie(
+        OIDC_COOKIE, sealed, max_age=max_age, path=OIDC_PATH, httponly=True, secure=True, samesite="lax"
+    )
+
+
+def clear_oidc_transaction(response: Response) -> None:
+    """The sign-in finished (or failed): its transaction is used up."""
+    response.delete_cookie(OIDC_COOKIE, path=OIDC_PATH, httponly=True, secure=True, samesite="lax")
 
 
 def set_flash(response: Response, kind: str, code: str) -> None:

@@ -1,8 +1,10 @@
-"""The data of the pages that gather from several places: escalation lists, a leader's talents, KPI charts."""
+"""The data of the pages that gather from several places: escalation lists, a leader's talents, the forms a
+journey offers its viewer, KPI charts."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 
 from api.dashboard import charts
 from api.dashboard.charts import Series
@@ -10,9 +12,15 @@ from api.dashboard.i18n import Texts
 from api.dashboard.present import Name, OpenEscalation, Presenter
 from api.dashboard.session import Viewer
 from api.deps import Resources
+from domain import commands as c
+from domain.errors import DomainError
+from domain.journey.nomination import check_cohort_open
 from domain.kpis import Kpis
+from domain.policy import EVALUATED_STATES, IN_PROGRAMME_STATES, OPEN_STATES, RUNNING_STATES, may_send
 from domain.programme import Programme
 from domain.status import DEADLINE_STATES, JourneyStatus, Progress
+from domain.values import MilestoneKey
+from store.views import cohorts as cohorts_view
 from store.views import escalations as escalations_view
 from store.views import journeys as journeys_view
 
@@ -29,6 +37,134 @@ class JourneyLine:
     meeting_overdue: bool
     reasons: tuple[str, ...]
     progress: Progress
+
+
+@dataclass(frozen=True)
+class ReachedEscalation:
+    """A raised rung that reached a leader as the leader's leader (§8.1), for their page."""
+
+    journey_id: str
+    talent: Name
+    title: str
+    rung: int
+    raised_at: datetime
+    acknowledged: bool
+
+
+@dataclass(frozen=True)
+class OpenCohort:
+    """A cohort that still takes nominations."""
+
+    cohort_id: str
+    title: str
+    starts_on: str
+
+
+@dataclass(frozen=True)
+class JourneyForms:
+    """The forms a journey's page offers its viewer: what their role may send and the journey's
+    state invites (the journey itself still decides; a form shown is never a promise)."""
+
+    decide: bool = False
+    attendance: tuple[tuple[str, str], ...] = ()
+    submit: tuple[tuple[str, str], ...] = ()
+    signoff: tuple[tuple[str, str], ...] = ()
+    meeting: bool = False
+    confirm: tuple[date, ...] = ()
+    pause: bool = False
+    resume: bool = False
+    withdraw: bool = False
+    outcome: bool = False
+    leader: bool = False
+    override: bool = False
+
+    @property
+    def any(self) -> bool:
+        """Whether there is a form at all."""
+        return any(bool(v) for v in vars(self).values())
+
+
+def journey_forms(viewer: Viewer, row: JourneyStatus, programme: Programme | None, *, may_act: bool) -> JourneyForms:
+    """The forms of a journey's page for this viewer (none for a viewer who follows it read-only)."""
+    role = viewer.principal.role
+    if not may_act or role not in ("coordinator", "leader", "talent"):
+        return JourneyForms()
+
+    def may(command: type[c.Command]) -> bool:
+        return may_send(role, command)
+
+    working = row.state in RUNNING_STATES or row.state == "paused"
+    open_tracks = {
+        MilestoneKey(m.key).subject
+        for m in row.milestones
+        if m.kind == "track"
+        and m.status in ("open", "slipped")
+        and MilestoneKey(m.key).subject not in row.awaiting_signoff
+    }
+    tracks = programme.tracks if programme else ()
+    return JourneyForms(
+        decide=may(c.DecideNomination) and row.state == "nominated",
+        attendance=tuple((s.key, s.title) for s in programme.sessions)
+        if programme and working and may(c.RecordAttendance)
+        else (),
+        submit=tuple((t.key, t.title) for t in tracks if t.key in open_tracks)
+        if working and may(c.SubmitTrack)
+        else (),
+        signoff=tuple((t.key, t.title) for t in tracks if t.key in row.awaiting_signoff)
+        if working and may(c.SignOffTrack)
+        else (),
+        meeting=working and may(c.LogMentorMeeting),
+        confirm=row.pending_meetings if may(c.ConfirmMentorMeeting) else (),
+        pause=row.state in RUNNING_STATES and may(c.PauseJourney),
+        resume=row.state == "paused" and may(c.ResumeJourney),
+        withdraw=row.state in IN_PROGRAMME_STATES and may(c.WithdrawTalent),
+        outcome=(row.state in EVALUATED_STATES or row.state == "closed") and may(c.RecordOutcome),
+        leader=row.state in OPEN_STATES and may(c.ChangeNearestLeader),
+        override=row.state in EVALUATED_STATES and may(c.OverrideCompletion),
+    )
+
+
+async def reached_escalations(
+    resources: Resources, viewer: Viewer, p: Presenter, line: list[JourneyLine]
+) -> list[ReachedEscalation]:
+    """The open rungs that reached the viewer as the leader's leader of journeys in their line."""
+    if viewer.role != "leader" or not viewer.principal.person_id:
+        return []
+    found = await escalations_view.open_rungs(resources.pool, reached=viewer.principal.person_id)
+    journeys = {j.row.journey_id: j for j in line}
+    rows = []
+    for x in found.items:
+        j = journeys.get(x.journey_id)
+        if j is None:
+            continue
+        programme = await p.programme(j.row.programme_id, j.row.programme_version)
+        rows.append(
+            ReachedEscalation(
+                journey_id=x.journey_id,
+                talent=j.talent,
+                title=p.milestone_title(x.milestone, programme),
+                rung=x.rung,
+                raised_at=x.raised_at,
+                acknowledged=x.acknowledged_at is not None,
+            )
+        )
+    return rows
+
+
+async def open_cohorts(resources: Resources, p: Presenter) -> list[OpenCohort]:
+    """The cohorts that still take nominations (the domain's rule, `check_cohort_open`)."""
+    found = []
+    for line in await cohorts_view.cohorts(resources.pool):
+        cohort = await resources.catalog.cohort(line.cohort_id)
+        programme = await p.programme(line.programme_id, line.programme_version)
+        if cohort is None or programme is None:
+            continue
+        try:
+            check_cohort_open(programme, cohort, p.now)
+        except DomainError:
+            continue
+        found.append(OpenCohort(cohort_id=cohort.cohort_id, title=programme.title, starts_on=line.starts_on))
+    return found
 
 
 async def open_escalations(resources: Resources, p: Presenter, cohort_id: str | None) -> list[OpenEscalation]:

@@ -17,11 +17,13 @@ from api.idempotency import IdempotencyKey, idempotent
 from api.models import (
     AcknowledgeIn,
     AttendanceIn,
+    CompletionOverrideIn,
     ConfirmMeetingIn,
     DecisionIn,
     Key,
     MeetingIn,
     MilestoneKey,
+    NearestLeaderIn,
     NominationIn,
     OutcomeIn,
     ReasonIn,
@@ -131,7 +133,8 @@ class _Command:
     Who may send it is the domain's policy (`domain.policy`); the journey client sends it as the
     workflow's update for its type. `texts` are body fields of free text: they go to the people
     vault (under the talent, so an erasure takes them too) and the command carries only their
-    reference, `<field>_ref`.
+    reference, `<field>_ref`. `people` are body fields naming persons (a new nearest leader): the
+    service creates those not stored yet once the journey would take the command (§8.2).
     """
 
     path: str
@@ -140,6 +143,7 @@ class _Command:
     build: Callable[[c.Actor, Any, dict[str, Any]], c.Command]
     summary: str
     texts: tuple[str, ...] = ()
+    people: tuple[str, ...] = ()
 
 
 COMMANDS = (
@@ -239,6 +243,26 @@ COMMANDS = (
         lambda a, b, x: c.ConfirmMentorMeeting(**a, held_on=x["held_on"]),
         "Confirm a mentor meeting the talent logged (the nearest leader): from then on it counts",
     ),
+    _Command(
+        "/{journey_id}/nearest-leader",
+        c.ChangeNearestLeader,
+        NearestLeaderIn,
+        lambda a, b, _: c.ChangeNearestLeader(
+            **a,
+            nearest_leader_id=b.nearest_leader.person_id,
+            leaders_leader_id=b.leaders_leader.person_id if b.leaders_leader else None,
+        ),
+        "Hand the talent to a new nearest leader; the leader's leader stays unless a new one is given",
+        people=("nearest_leader", "leaders_leader"),
+    ),
+    _Command(
+        "/{journey_id}/completion-override",
+        c.OverrideCompletion,
+        CompletionOverrideIn,
+        lambda a, b, x: c.OverrideCompletion(**a, outcome=b.result, reason_ref=x["reason_ref"]),
+        "Override the completion evaluation (the coordinator), with the reason",
+        ("reason",),
+    ),
 )
 
 #: Path parameters a command route may have besides the journey id, and how each is validated.
@@ -277,6 +301,7 @@ def _endpoint(spec: _Command) -> Callable[..., Any]:
                 update_id=update_id,
                 talent_id=row.talent_id,
                 texts={field: getattr(body, field) for field in spec.texts},
+                people=[person for field in spec.people if (person := getattr(body, field)) is not None],
             )
 
         return await idempotent(request, resources, caller, key, run)

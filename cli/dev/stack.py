@@ -97,14 +97,17 @@ async def _run_dev(settings: Settings, *, port: int, demo: bool, stop: asyncio.E
         programme = await publish_programmes(catalog, settings.examples_dir)
         cohort = await demo_cohort(catalog, pool, programme) if demo else None
         tokens_file, tokens = tokens_for(settings, data_dir, cohort)
-        settings = settings.model_copy(update={"temporal_address": temporal.address, "tokens_file": tokens_file})
+        api = f"http://{_display_host(host)}:{port}"
+        update: dict[str, object] = {"temporal_address": temporal.address, "tokens_file": tokens_file}
+        if "public_url" not in settings.model_fields_set:
+            update["public_url"] = api  # the e-mails link here, unless TALENT_PUBLIC_URL says where
+        settings = settings.model_copy(update=update)
         await _start_worker(stack, settings, pool)
         resources = await stack.enter_async_context(bootstrap.open_resources(settings, pool=pool))
         summary = None
         if cohort is not None:
             await seed_demo(resources, cohort)
             summary = await demo_summary(resources, cohort, programme)
-        api = f"http://{_display_host(host)}:{port}"
         server = asyncio.create_task(serve(resources, host=host, port=port, stop=stop))
         if await _wait_listening(_display_host(host), port, server):
             banner = Banner(

@@ -20,6 +20,9 @@ from domain import commands as c
 from domain.events import RecordedEvent, stream_id_for
 from domain.programme import Role
 from domain.status import JourneyStatus
+from domain.values import Language
+from domain.wording import milestone_title
+from infra.present import when
 from infra.settings import Settings
 from service.bootstrap import worker_components
 from store.eventstore import EventStore
@@ -66,9 +69,9 @@ def _notification_of(mail: Mail) -> str:
     return mail.message_id.removeprefix("<").removesuffix("@talent-journey>")
 
 
-def _due(text: str) -> str:
-    """A deadline as the e-mail templates print it."""
-    return datetime.fromisoformat(text).strftime("%Y-%m-%d %H:%M")
+def _due(text: str, language: Language) -> str:
+    """A deadline as the e-mails write it: as people do, in the recipient's language (never ISO)."""
+    return when(text, language)
 
 
 async def test_a_whole_journey_on_the_dev_server_stores_every_event_and_delivers_each_notification_once(
@@ -249,18 +252,21 @@ async def test_a_whole_journey_on_the_dev_server_stores_every_event_and_delivers
     # The escalation ladder reached the talent, their leader and the leader's leader, in their languages,
     # each naming the deadline that slipped.
     name = people["talent"].name
-    due = _due(slipped.data["due_at"])
+    title = {lang: milestone_title(late, programme, lang) for lang in ("da", "en")}
     ladder = {
         r["template"]: by_notification[i]
         for i, r in emails.items()
         if r["template"] == "reminder" or r["template"].startswith("escalation")
     }
     assert {t: (m.to, m.subject) for t, m in ladder.items()} == {
-        "reminder": (people["talent"].email, f"Reminder: {late}"),
-        "escalation_nearest_leader": (people["nearest_leader"].email, f"{name} er bagud: {late}"),
-        "escalation_leaders_leader": (people["leaders_leader"].email, f"Eskalering: {name}, {late}"),
+        "reminder": (people["talent"].email, f"Reminder: {title['en']}"),
+        "escalation_nearest_leader": (people["nearest_leader"].email, f"{name} er bagud: {title['da']}"),
+        "escalation_leaders_leader": (people["leaders_leader"].email, f"Eskalering: {name}, {title['da']}"),
     }
-    assert all(due in m.body for m in ladder.values())
+    for template, mail in ladder.items():
+        language: Language = "en" if template == "reminder" else "da"
+        assert _due(slipped.data["due_at"], language) in mail.body, (template, mail.body)
+        assert late not in mail.body  # the milestone by its title, never its key
 
     # The webhooks: each delivered row accepted exactly once, signed; the first one after a retry.
     received = [h for h in webhooks.hooks() if h.key in hooks]

@@ -13,7 +13,8 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
+from urllib.parse import urlencode, urlsplit
 
 import asyncpg
 import httpx
@@ -22,6 +23,7 @@ import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -38,17 +40,24 @@ from activities.notify import (
     WebhookSender,
 )
 from activities.templates import one_line, unsafe_char
+from api.app import create_app
+from api.auth import Authenticator, TokenEntry
 from domain import commands as c
 from domain.events import EventMetadata, NewEvent, stream_id_for
 from domain.programme import Role
 from infra.settings import Settings, SmtpTls, webhook_keys
+from service import bootstrap
 from service.bootstrap import worker_components
+from store.catalog import Catalog
 from store.eventstore import EventStore
 from store.vault import PeopleVault, PersonData
+from tests.conftest import SESSION_VAULT_KEY, session_settings
 from tests.integration.conftest import HOST, WEBHOOK_SECRET, MailServer, TlsPair, WebhookReceiver
 from tests.support import CPH, SYSTEM, Journey, nominate, reference_cohort, reference_programme_v1
 
 SENDER = "talent-journey@example.org"
+#: Where the e-mails' links point (TALENT_PUBLIC_URL).
+PUBLIC_URL = "https://talent.example.dk"
 META = EventMetadata(actor="p-coord", correlation_id="corr-notify")
 T0 = datetime(2027, 1, 4, 10, 0, tzinfo=CPH)
 ROLES: tuple[Role, ...] = ("talent", "nearest_leader", "leaders_leader", "coordinator")
@@ -231,7 +240,7 @@ def notifier(
     http: httpx.AsyncClient,
 ) -> Notifier:
     """The activity with both channels configured."""
-    return Notifier(pool, vault, mailer=_mailer(mailbox), webhook=_webhook(webhooks, http))
+    return Notifier(pool, vault, mailer=_mailer(mailbox), webhook=_webhook(webhooks, http), public_url=PUBLIC_URL)
 
 
 # -- e-mail ---------------------------------------------------------------------------------------
@@ -256,10 +265,11 @@ async def test_emails_reach_each_recipient_with_the_notification_id_as_message_i
     by_id = {m.message_id: m for m in mailbox.mails()}
     assert sorted(_mails_of(mailbox, emails)) == sorted(_message_id(r["id"]) for r in emails)
 
-    expected_subjects = {
-        "nomination_received": "New nomination for talent-ny-leder",  # the coordinator reads English
-        "welcome": "Welcome to talent-ny-leder",  # so does the talent
-        "welcome_leader": "Din medarbejder er med i talent-ny-leder",  # the leader Danish
+    talent = scene.people["talent"].name
+    expected_subjects = {  # the programme by its title, never its id
+        "nomination_received": f"New nomination for Talent Ny Leder: {talent}",  # the coordinator reads English
+        "welcome": "Welcome to Talent Ny Leder",  # so does the talent
+        "welcome_leader": "Din medarbejder er med i Talent Ny Leder",  # the leader Danish
     }
     for row in emails:
         role: Role = row["recipient_role"]
@@ -271,8 +281,13 @@ async def test_emails_reach_each_recipient_with_the_notification_id_as_message_i
         assert mail.subject == expected_subjects[row["template"]]
         greeting = "Dear" if role in ENGLISH else "Kære"
         assert mail.body.startswith(f"{greeting} {scene.people[role].name}\n")
+        # Each ends with what to do next and where: the journey's page at TALENT_PUBLIC_URL.
+        assert mail.body.endswith(f"here:\n{PUBLIC_URL}/dashboard/journeys/{scene.journey_id}\n") or mail.body.endswith(
+            f"her:\n{PUBLIC_URL}/dashboard/journeys/{scene.journey_id}\n"
+        )
+        assert "talent-ny-leder" not in mail.subject + mail.body
     leader_mail = by_id[_message_id(_of(emails, channel="email", template="welcome_leader")["id"])]
-    assert f"{scene.people['talent'].name} er med i talent-ny-leder" in leader_mail.body
+    assert f"{talent} er med i Talent Ny Leder" in leader_mail.body
 
 
 async def test_an_escalation_names_the_deadline_that_slipped_not_the_moment_it_was_raised(
@@ -287,12 +302,16 @@ async def test_an_escalation_names_the_deadline_that_slipped_not_the_moment_it_w
     reminder = by_id[_message_id(_of(rows, channel="email", template="reminder")["id"])]
     escalation = by_id[_message_id(_of(rows, channel="email", template="escalation_nearest_leader")["id"])]
     assert reminder.to == scene.email_of("talent")
-    assert reminder.subject == "Reminder: session:leading-self"
-    assert "was due by 2027-02-10 16:00." in reminder.body
+    # The session by its title in the programme, the date as the reader's language writes it.
+    assert reminder.subject == "Reminder: At lede sig selv"
+    assert "“At lede sig selv” was due by Wednesday 10 February at 16:00." in reminder.body
     # The nearest leader hears three working days later (15 Feb); the deadline is still 10 Feb.
     assert escalation.to == scene.email_of("nearest_leader")
-    assert escalation.subject == f"{scene.people['talent'].name} er bagud: session:leading-self"
-    assert "skulle have været klaret senest 2027-02-10 16:00." in escalation.body
+    assert escalation.subject == f"{scene.people['talent'].name} er bagud: At lede sig selv"
+    assert "skulle have været klaret senest onsdag den 10. februar kl. 16.00." in escalation.body
+    for mail in (reminder, escalation):
+        assert f"{PUBLIC_URL}/dashboard/journeys/{scene.journey_id}\n" in mail.body
+        assert "session:" not in mail.subject + mail.body and "2027-02-10" not in mail.body
 
 
 async def test_without_an_smtp_server_configured_emails_are_skipped_and_webhooks_still_delivered(
@@ -669,11 +688,11 @@ async def test_names_with_line_breaks_or_control_characters_are_put_on_one_line_
     by_id = {m.message_id: m for m in mailbox.mails()}
     # The talent's name in the leader's subject, the leader's in the greeting: one line each, no control left.
     escalation = by_id[_message_id(_of(rows, channel="email", template="escalation_nearest_leader")["id"])]
-    assert escalation.subject == f"{one_line(talent_name)} er bagud: session:leading-self"
+    assert escalation.subject == f"{one_line(talent_name)} er bagud: At lede sig selv"
     assert not any(unsafe_char(ch) for ch in escalation.subject)
     greeting, rest = escalation.body.split("\n", 1)
     assert greeting == f"Kære {one_line(leader_name)}" and not any(unsafe_char(ch) for ch in greeting)
-    assert rest.startswith(f"\nsession:leading-self for {one_line(talent_name)} skulle")
+    assert rest.startswith(f"\n»At lede sig selv« for {one_line(talent_name)} skulle")
 
 
 @POISON
@@ -1013,3 +1032,51 @@ def test_webhook_secrets_are_whsec_base64_or_plain_strings_separated_by_spaces_o
         assert "not*base64" not in str(raised.value)
     with pytest.raises(ValueError, match="signing key"):
         WebhookConfig(url="http://hr.example.org/hooks", keys=())
+
+
+# -- the link in the e-mail -----------------------------------------------------------------------
+
+
+async def test_the_link_in_an_email_leads_its_reader_through_sign_in_to_the_page_of_the_journey(
+    pool: asyncpg.Pool[asyncpg.Record], mailbox: MailServer, unique: str, tmp_path: Path
+) -> None:
+    # The app's vault reads what the scene stored: the session's key.
+    vault = PeopleVault(pool, SESSION_VAULT_KEY)
+    scene = await _scene(pool, vault, unique)
+    await Catalog(pool).publish(reference_programme_v1())
+    notifier = Notifier(pool, vault, mailer=_mailer(mailbox), webhook=None, public_url=PUBLIC_URL)
+    await _deliver(notifier, scene.journey_id)
+    rows = await _outbox(pool, scene.journey_id)
+    welcome = {m.message_id: m for m in mailbox.mails()}[
+        _message_id(_of(rows, channel="email", template="welcome")["id"])
+    ]
+    links = re.findall(r"https?://\S+", welcome.body)
+    assert links == [f"{PUBLIC_URL}/dashboard/journeys/{scene.journey_id}"]
+
+    token = TokenEntry(token=f"tok-{unique}", role="talent", person_id=scene.ids["talent"])
+    other = TokenEntry(token=f"tok-other-{unique}", role="talent", person_id=f"someone-else-{unique}")
+    resources = bootstrap.resources(
+        session_settings(tmp_path, TALENT_PUBLIC_URL=PUBLIC_URL),
+        pool=pool,
+        temporal=cast(Client, None),  # a page is only read: Temporal is never reached
+        authenticator=Authenticator([token, other]),
+    )
+    app = httpx.ASGITransport(app=create_app(resources))
+    async with httpx.AsyncClient(transport=app, base_url=PUBLIC_URL) as reader:
+        # Not signed in: the link sends its reader to sign in, and back to where it pointed.
+        first = await reader.get(links[0])
+        assert first.status_code == 303
+        back_to = urlsplit(links[0]).path
+        assert first.headers["location"] == f"/dashboard/login?{urlencode({'next': back_to})}"
+        signed_in = await reader.post("/dashboard/login", data={"token": token.token, "next": back_to})
+        assert signed_in.status_code == 303 and signed_in.headers["location"] == back_to
+        page = await reader.get(links[0])
+        assert page.status_code == 200
+        # The page names the journey as the e-mail did: the talent and the programme's title.
+        assert re.search(rf"data-talent-name>{re.escape(scene.people['talent'].name)}<", page.text)
+        assert "Talent Ny Leder" in page.text and "Talent Ny Leder" in welcome.subject
+
+        # Someone else's link is no way in: another talent gets the same 404 as an unknown journey.
+        reader.cookies.clear()
+        await reader.post("/dashboard/login", data={"token": other.token, "next": back_to})
+        assert (await reader.get(links[0])).status_code == 404

@@ -54,7 +54,12 @@ async def test_the_readme_walkthrough_works_as_written(tmp_path: Path, dev_datab
         assert ran.returncode == 0, ran.stdout + ran.stderr
         # One JSON document per call: the cohort, the approval, status, events, lists, and the problem.
         outputs = documents(ran.stdout)
-        cohort, approved, status, events, at_risk, escalations, counts, problem = outputs
+        cohort, approved, status, events, at_risk, escalations, counts, problem = outputs[:8]
+        # A talent's and a leader's day: the reflection, the leader's list, the sign-off, the meeting.
+        submitted, led, signed, met = outputs[8:]
+        assert "TrackSubmitted" in submitted["events"], submitted
+        assert submitted["journey_id"] in [j["journey_id"] for j in led["items"]]
+        assert "TrackSignedOff" in signed["events"] and "MentorMeetingLogged" in met["events"], (signed, met)
         assert cohort["cohort_id"] == "tnl-2027-1"
         assert approved["state"] == "enrolled" and status["journey_id"] == approved["journey_id"]
         types = [e["event_type"] for e in events["items"]]

@@ -19,6 +19,31 @@ from api.models import Email, ExternalRef, Name, PersonDetailsIn, Text
 
 #: A valid body of every request model, with every field present, so every text field is attacked.
 EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
+    models.NearestLeaderIn: {
+        "nearest_leader": {
+            "person_id": "p-hanne",
+            "name": "Hanne Krogh",
+            "email": "hanne@example.org",
+            "workplace": "Vestbyens Børnehus",
+            "language": "da",
+        },
+        "leaders_leader": {
+            "person_id": "p-bh",
+            "name": "Birgitte",
+            "email": "bh@example.org",
+            "workplace": "BU",
+            "language": "da",
+        },
+    },
+    models.CompletionOverrideIn: {"result": "completed", "reason": "Syg under to undervisningsgange.\nAftalt."},
+    models.RescheduleIn: {
+        "starts_at": "2027-02-10T09:00:00+01:00",
+        "location": "UCN Aalborg",
+        "reason": "Underviser syg.",
+    },
+    models.RollCallLineIn: {"journey_id": "j-1", "status": "attended"},
+    models.RollCallIn: {"records": [{"journey_id": "j-1", "status": "attended"}]},
+    models.CohortPatchIn: {"capacity": 20, "coordinator_id": "p-coord", "locations": {"kickoff": "UCN Aalborg"}},
     models.PersonDetailsIn: {
         "name": "Mette Sørensen",
         "email": "mette@example.org",
@@ -85,11 +110,16 @@ def _request_models() -> set[type[BaseModel]]:
     return found
 
 
-def _nested_model(annotation: Any) -> type[BaseModel]:
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The model inside an annotation (optional, annotated, a list of it), or None (a dict of texts)."""
     for candidate in (annotation, *typing.get_args(annotation)):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             return candidate
-    raise AssertionError(f"no model in {annotation}")
+        if typing.get_args(candidate) and candidate is not annotation:
+            found = _nested_model(candidate)
+            if found is not None:
+                return found
+    return None
 
 
 def _is_text(annotation: Any) -> bool:
@@ -101,11 +131,16 @@ def _is_text(annotation: Any) -> bool:
     return annotation is str
 
 
-def _text_paths(model: type[BaseModel], example: dict[str, Any]) -> Iterator[tuple[str, ...]]:
+def _text_paths(model: type[BaseModel], example: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
     for name, field in model.model_fields.items():
         value = example[name]
-        if isinstance(value, dict):
-            yield from ((name, *rest) for rest in _text_paths(_nested_model(field.annotation), value))
+        nested = _nested_model(field.annotation)
+        if isinstance(value, list) and nested is not None:
+            yield from ((name, 0, *rest) for rest in _text_paths(nested, value[0]))
+        elif isinstance(value, dict) and nested is not None:
+            yield from ((name, *rest) for rest in _text_paths(nested, value))
+        elif isinstance(value, dict):  # a mapping of keys to texts (e.g. a session's place)
+            yield from ((name, key) for key in value)
         elif _is_text(field.annotation):
             yield (name,)
 
@@ -113,7 +148,7 @@ def _text_paths(model: type[BaseModel], example: dict[str, Any]) -> Iterator[tup
 CASES = [(model, path) for model, example in EXAMPLES.items() for path in _text_paths(model, example)]
 
 
-def _get(body: dict[str, Any], path: tuple[str, ...]) -> str:
+def _get(body: dict[str, Any], path: tuple[Any, ...]) -> str:
     value: Any = body
     for part in path:
         value = value[part]
@@ -121,12 +156,15 @@ def _get(body: dict[str, Any], path: tuple[str, ...]) -> str:
     return value
 
 
-def _with(body: dict[str, Any], path: tuple[str, ...], value: str) -> dict[str, Any]:
+def _with(body: Any, path: tuple[Any, ...], value: str) -> Any:
     head, *rest = path
-    return {**body, head: _with(body[head], tuple(rest), value) if rest else value}
+    changed = _with(body[head], tuple(rest), value) if rest else value
+    if isinstance(body, list):
+        return [changed if i == head else item for i, item in enumerate(body)]
+    return {**body, head: changed}
 
 
-def _refused_at(model: type[BaseModel], body: dict[str, Any], path: tuple[str, ...]) -> bool:
+def _refused_at(model: type[BaseModel], body: dict[str, Any], path: tuple[Any, ...]) -> bool:
     try:
         model.model_validate(body)
     except ValidationError as exc:

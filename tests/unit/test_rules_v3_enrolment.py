@@ -315,7 +315,9 @@ def test_every_new_template_has_a_danish_and_an_english_text() -> None:
     ):
         for language in ("da", "en"):
             assert (name, language) in TEMPLATES
-            rendered = render(name, language, recipient="R", talent="T", programme="P", milestone="M", due="D")
+            rendered = render(
+                name, language, recipient="R", talent="T", programme="P", milestone="M", due="D", link="L"
+            )
             assert "$" not in rendered.subject + rendered.body
 
 

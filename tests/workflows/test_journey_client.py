@@ -111,3 +111,20 @@ async def test_send_answers_the_result_check_writes_nothing_and_a_refusal_is_the
     await client.handle(unique).result()
     with pytest.raises(JourneyNotRunning):
         await client.send(unique, c.ResumeJourney(**COORD), update_id=f"{unique}-5")
+
+
+async def test_a_nomination_the_rules_refuse_at_start_is_the_domain_error_and_stores_nothing(
+    journeys: Journeys, time_env: WorkflowEnvironment, pool: Pool, unique: str
+) -> None:
+    # Rules 3: the cohort's first mandatory session started a week ago, so enrolment has closed.
+    now = await time_env.get_current_time()
+    programme = reference_programme_v1()
+    cohort = reference_cohort(programme, cohort_id=f"c-{unique}", starts_on=local(now - timedelta(days=7)).date())
+    client = JourneyClient(time_env.client, journeys.worker.task_queue)
+    nomination = nominate(programme, cohort, journey_id=unique, rules_version=c.CURRENT_RULES_VERSION)
+
+    with pytest.raises(DomainError) as refused:
+        await client.start(nomination)
+
+    assert refused.value.code == "cohort_closed"
+    assert await stored_events(pool, unique) == []
