@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,6 +17,8 @@ from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import BrowserContext, Page, async_playwright, expect
 
 from domain.calendar import Delay
+from tests.integration.conftest import HOST as MAIL_HOST
+from tests.integration.conftest import MailServer, _EphemeralController
 from tests.integration.test_talent_dev import ROOT, Dev, free_port, start_dev, stop_and_check, wait_ready
 from tests.support import CPH, fast_cohort, fast_programme
 
@@ -85,6 +87,19 @@ async def running_service(tmp: Path, dsn: str) -> AsyncIterator[Service]:
             stop_and_check(running)
 
 
+@contextmanager
+def mail_server() -> Iterator[MailServer]:
+    """An SMTP server (aiosmtpd, the integration tests' MailServer) on 127.0.0.1 and a free port."""
+    sink = MailServer()
+    controller = _EphemeralController(sink, hostname=MAIL_HOST, port=0)
+    controller.start()
+    sink.port = controller.port
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
 @asynccontextmanager
 async def chromium(profile: Path, locale: str = "da-DK") -> AsyncIterator[BrowserContext]:
     """Debian's Chromium, headless, with a fresh profile."""
@@ -119,13 +134,27 @@ class Cohort:
     other: str
     tracks: tuple[str, ...]
     sessions: tuple[str, ...]
+    #: When each of `sessions` starts, in the same order.
+    starts: tuple[datetime, ...]
 
 
-async def cohort_of_two(service: Service, unique: str, *, approve: bool = True, start_in: float = 4.0) -> Cohort:
-    """A fast cohort (evaluated ten minutes on, so it stays open) with the talent's journey and
-    another line's; both approved unless `approve` is false."""
+async def cohort_of_two(
+    service: Service,
+    unique: str,
+    *,
+    approve: bool = True,
+    start_in: float = 4.0,
+    evaluate_after: str | None = "PT10M",
+) -> Cohort:
+    """A fast cohort (evaluated ten minutes on, so it stays open; `evaluate_after=None` keeps the
+    fast programme's own half a minute) with the talent's journey and another line's; both
+    approved unless `approve` is false."""
     base = fast_programme()
-    completion = base.completion.model_copy(update={"evaluate_after": Delay(iso="PT10M")})
+    completion = (
+        base.completion.model_copy(update={"evaluate_after": Delay(iso=evaluate_after)})
+        if evaluate_after is not None
+        else base.completion
+    )
     programme = base.model_copy(update={"id": f"browser-{unique}", "completion": completion})
     start = datetime.now(CPH) + timedelta(seconds=start_in)
     cohort = fast_cohort(programme, start, cohort_id=f"browser-{unique}", coordinator_id="p-coordinator")
@@ -155,7 +184,8 @@ async def cohort_of_two(service: Service, unique: str, *, approve: bool = True, 
         journeys[0],
         journeys[1],
         tuple(track.key for track in programme.tracks),
-        tuple(session.key for session in programme.sessions),
+        tuple(session.key for session in cohort.sessions),
+        tuple(session.starts_at for session in cohort.sessions),
     )
 
 

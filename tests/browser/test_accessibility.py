@@ -192,7 +192,9 @@ async def test_the_sign_in_and_acknowledging_an_escalation_work_by_keyboard_alon
         await expect(page).to_have_url(f"{service.url}/dashboard/escalations")
 
         await _wait_for_escalation(page, service, cohort.mine)
-        row = page.locator(f'tr[data-journey-id="{cohort.mine}"]').first
+        # Pinned by its milestone: another of the journey's ladders may reach the page meanwhile.
+        milestone = await page.locator(f'tr[data-journey-id="{cohort.mine}"]').first.get_attribute("data-milestone")
+        row = page.locator(f'tr[data-journey-id="{cohort.mine}"][data-milestone="{milestone}"]')
         acknowledge = row.get_by_role("button", name="Kvittér")
         await _tab_to(page, acknowledge)
         await shot(page, FOLDER, "keyboard-02-acknowledge-focused")
@@ -209,7 +211,7 @@ async def test_the_sign_in_and_acknowledging_an_escalation_work_by_keyboard_alon
         await page.keyboard.type("Talt med lederen.")
         await page.keyboard.press("Enter")
         await expect(page.locator(".flash-ok")).to_be_visible()
-        await expect(page.locator(f'tr[data-journey-id="{cohort.mine}"]')).to_have_count(0)
+        await expect(row).to_have_count(0)
         await shot(page, FOLDER, "keyboard-03-resolved")
         await sign_out(page)
         await expect(page.locator(".flash-ok")).to_have_text("Du er logget ud.")
