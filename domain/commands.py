@@ -72,6 +72,15 @@ class RecordAttendance(_Command):
     status: AttendanceStatus
 
 
+class ChangeCohortDetails(_Command):
+    """The cohort's coordinator or session places changed (`PATCH /v1/cohorts/{id}`): a running
+    journey takes them, so its later rungs reach the cohort's coordinator as it is now."""
+
+    type: Literal["ChangeCohortDetails"] = "ChangeCohortDetails"
+    coordinator_id: str | None = Field(default=None, max_length=200)
+    locations: dict[Key, str] = Field(default_factory=dict, max_length=100)
+
+
 class RescheduleSession(_Command):
     """Move a cohort session; the attendance deadline moves with it."""
 
@@ -191,6 +200,7 @@ Command = Annotated[
     | DecideNomination
     | RecordAttendance
     | RescheduleSession
+    | ChangeCohortDetails
     | SubmitTrack
     | SignOffTrack
     | LogMentorMeeting

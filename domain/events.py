@@ -182,6 +182,14 @@ class SessionAttendanceRecorded(_Event):
     recorded_by: str
 
 
+class CohortDetailsChanged(_Event):
+    """The cohort's coordinator or session places changed; the journey follows them from now on."""
+
+    type: Literal["CohortDetailsChanged"] = "CohortDetailsChanged"
+    coordinator_id: str | None = None
+    locations: dict[str, str] = {}
+
+
 class SessionRescheduled(_Event):
     """The cohort's session moved; the attendance milestone moves with it."""
 
@@ -449,6 +457,7 @@ Event = Annotated[
     | JourneyStarted
     | SessionAttendanceRecorded
     | SessionRescheduled
+    | CohortDetailsChanged
     | TrackSubmitted
     | TrackSignedOff
     | TrackReturned

@@ -27,6 +27,7 @@ COMMAND_ROLES: Mapping[type[c.Command], frozenset[c.ActorRole]] = MappingProxyTy
         c.DecideNomination: frozenset({"coordinator", "system"}),
         c.RecordAttendance: frozenset({"coordinator", "system"}),
         c.RescheduleSession: frozenset({"coordinator", "system"}),
+        c.ChangeCohortDetails: frozenset({"coordinator", "system"}),
         c.SubmitTrack: frozenset({"talent", "coordinator", "system"}),
         c.SignOffTrack: frozenset({"leader", "coordinator", "system"}),
         c.LogMentorMeeting: frozenset({"talent", "leader", "coordinator", "system"}),

@@ -100,9 +100,10 @@ async def edit_cohort(
 ) -> dict[str, Any]:
     """Change a cohort's capacity, coordinator or session places (`changes` holds only what changes).
 
-    A capacity below the places already taken refuses only the approvals after it. The journeys
-    keep the coordinator and places they were nominated with (their escalations reach the
-    cohort's coordinator as it was then). `UnknownSession` for a place of a session it lacks.
+    A capacity below the places already taken refuses only the approvals after it. Every journey
+    still in the programme is told a new coordinator or place (the `cohort_changed` signal), so
+    its later rungs reach the coordinator as the cohort has it now and its calendar shows the
+    place. `UnknownSession` for a place of a session it lacks.
     """
     before = await cohort(resources, cohort_id)
     unknown = set(locations or {}) - {s.key for s in before.sessions}
@@ -114,10 +115,29 @@ async def edit_cohort(
     ]
     fields = {k: v for k, v in changes.items() if k in ("capacity", "coordinator_id")}
     after = Cohort.model_validate({**before.model_dump(), **fields, "sessions": sessions})
+    signalled: list[str] = []
     if after != before:
         await resources.catalog.update_cohort(before, after)
+        was = {x.key: x.location for x in before.sessions}
+        places = {x.key: x.location for x in after.sessions if x.location != was.get(x.key)}
+        if places or after.coordinator_id != before.coordinator_id:
+            command = c.ChangeCohortDetails(
+                **actor(caller),
+                coordinator_id=after.coordinator_id if after.coordinator_id != before.coordinator_id else None,
+                locations=places,
+            )
+            client = journey_service.journeys(resources)
+            for journey in await journeys_view.of_cohort(resources.pool, cohort_id, limit=_ALL):
+                if journey.state not in IN_PROGRAMME_STATES:
+                    continue
+                try:
+                    await client.signal_cohort_changed(journey.journey_id, command)
+                except JourneyNotRunning:
+                    continue
+                signalled.append(journey.journey_id)
     log.info(
         "cohort_edited",
+        journeys=len(signalled),
         cohort_id=cohort_id,
         fields=sorted(fields),
         places=len(locations or {}),

@@ -202,6 +202,16 @@ class JourneyClient:
         """Send a command to the journey as its update (see `execute`)."""
         return await execute(self.handle(journey_id), command, update_id=update_id)
 
+    async def signal_cohort_changed(self, journey_id: str, command: c.ChangeCohortDetails) -> None:
+        """Tell the journey its cohort's coordinator or places changed (the `cohort_changed`
+        signal). Raises `JourneyNotRunning` when its workflow has ended."""
+        try:
+            await self.handle(journey_id).signal(TalentJourneyWorkflow.cohort_changed, command)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise JourneyNotRunning(journey_id) from exc
+            raise
+
     async def signal_rescheduled(self, journey_id: str, command: c.RescheduleSession) -> None:
         """Tell the journey a session of its cohort moved: the workflow's `session_rescheduled`
         signal, applied on the journey's own clock (a refusal there is only logged).

@@ -63,7 +63,7 @@ class JourneyInput(BaseModel):
     journey_id: str
     nomination: c.NominateTalent | None = None
     snapshot: JourneyState | None = None
-    pending_signals: list[c.RescheduleSession] = []
+    pending_signals: list[c.RescheduleSession | c.ChangeCohortDetails] = []
     correlation_id: str | None = None
     #: Continue as new once the history is this long, besides when Temporal suggests it.
     continue_as_new_after: int | None = None
@@ -117,7 +117,7 @@ class TalentJourneyWorkflow:
         self._state: JourneyState | None = None
         self._refused: DomainError | None = None
         self._lock = asyncio.Lock()
-        self._signals: list[c.RescheduleSession] = []
+        self._signals: list[c.RescheduleSession | c.ChangeCohortDetails] = []
         self._changed = False
         self._delivery_wanted = False
         self._delivering = False
@@ -461,6 +461,11 @@ class TalentJourneyWorkflow:
     @workflow.signal(name="session_rescheduled")
     def session_rescheduled(self, command: c.RescheduleSession) -> None:
         """A cohort session moved: queue it; the run loop applies it (a refusal is only logged)."""
+        self._signals.append(command)
+
+    @workflow.signal(name="cohort_changed")
+    def cohort_changed(self, command: c.ChangeCohortDetails) -> None:
+        """The cohort's coordinator or places changed: queued and applied like a reschedule."""
         self._signals.append(command)
 
     @workflow.query(name="check_command")

@@ -50,6 +50,8 @@ def _handle(d: Decision, cmd: c.Command) -> None:
             sessions.record_attendance(d, cmd)
         case c.RescheduleSession():
             sessions.reschedule(d, cmd)
+        case c.ChangeCohortDetails():
+            sessions.change_cohort_details(d, cmd)
         case c.SubmitTrack():
             work.submit_track(d, cmd)
         case c.SignOffTrack():

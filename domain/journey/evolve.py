@@ -114,6 +114,15 @@ def _apply(s: JourneyState, ev: e.Event) -> dict[str, Any]:
         case e.SessionAttendanceRecorded():
             others = tuple((k, v) for k, v in s.attendance if k != ev.session_key)
             return {"attendance": (*others, (ev.session_key, ev.status))}
+        case e.CohortDetailsChanged():
+            placed = tuple(
+                _evolved(x, {"location": ev.locations[x.key]}) if x.key in ev.locations else x
+                for x in s.cohort.sessions
+            )
+            cohort_update: dict[str, Any] = {"sessions": placed}
+            if ev.coordinator_id is not None:
+                cohort_update["coordinator_id"] = ev.coordinator_id
+            return {"cohort": _evolved(s.cohort, cohort_update)}
         case e.SessionRescheduled():
             sessions = tuple(
                 _evolved(x, {"starts_at": ev.starts_at}) if x.key == ev.session_key else x for x in s.cohort.sessions

@@ -56,6 +56,22 @@ def _require_started(d: Decision, session_key: str, status: str) -> None:
         )
 
 
+def change_cohort_details(d: Decision, cmd: c.ChangeCohortDetails) -> None:
+    """The cohort's coordinator or places changed: recorded once, only what differs."""
+    require_role(cmd, "change the cohort of")
+    s = d.s
+    require_state(s, IN_PROGRAMME_STATES, "change the cohort of")
+    known = {x.key: x.location for x in s.cohort.sessions}
+    unknown = set(cmd.locations) - set(known)
+    if unknown:
+        raise InvalidCommand("unknown_session", f"the cohort has no session {sorted(unknown)[0]!r}")
+    places = {k: v for k, v in cmd.locations.items() if known[k] != v}
+    coordinator = cmd.coordinator_id if cmd.coordinator_id not in (None, s.cohort.coordinator_id) else None
+    if coordinator is None and not places:
+        return
+    d.emit(e.CohortDetailsChanged(coordinator_id=coordinator, locations=places))
+
+
 def reschedule(d: Decision, cmd: c.RescheduleSession) -> None:
     """A session moves for the cohort: its attendance milestone moves with it unless its slip stands."""
     require_role(cmd, "reschedule a session of")

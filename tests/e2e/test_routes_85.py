@@ -13,6 +13,7 @@ from icalendar import Calendar, Event
 from temporalio.testing import WorkflowEnvironment
 
 from domain.programme import Cohort, Programme
+from store.eventstore import EventStore
 from store.vault import PeopleVault, PersonData
 from tests.e2e.conftest import VAULT_KEY, auth
 from tests.support import CPH, fast_cohort, fast_programme, reference_cohort, reference_programme
@@ -304,3 +305,32 @@ async def test_a_cohort_edit_changes_capacity_coordinator_and_places_and_refuses
     second = await _journey(api, cohort.cohort_id, f"p-second-{unique}", approve=False)
     full = await api.post(f"/v1/journeys/{second}/decision", json={"decision": "approve"}, headers=COORD)
     assert full.status_code == 409 and full.json()["code"] == "cohort_full", full.text
+
+
+async def test_a_running_journey_follows_its_cohorts_new_coordinator_and_places(
+    api: httpx.AsyncClient, time_env: WorkflowEnvironment, pool: asyncpg.Pool[asyncpg.Record], unique: str
+) -> None:
+    cohort = await _reference(api, time_env, f"follow-{unique}")
+    journey_id = await _journey(api, cohort.cohort_id, f"p-follow-{unique}")
+    edited = await api.patch(
+        f"/v1/cohorts/{cohort.cohort_id}",
+        json={"coordinator_id": "p-coord-new", "locations": {"kickoff": "Rådhuset"}},
+        headers=COORD,
+    )
+    assert edited.status_code == 200, edited.text
+    changed: list[dict[str, Any]] = []
+    for _ in range(100):
+        changed = [e for e in await _events(api, journey_id) if e["event_type"] == "CohortDetailsChanged"]
+        if changed:
+            break
+        await asyncio.sleep(0.05)
+    assert [e["data"] for e in changed] == [{"coordinator_id": "p-coord-new", "locations": {"kickoff": "Rådhuset"}}]
+    state = await EventStore(pool).load(journey_id)
+    assert state is not None and state.cohort.coordinator_id == "p-coord-new"
+    assert state.person_for("coordinator") == "p-coord-new"  # its later coordinator rungs reach them
+    assert next(s for s in state.cohort.sessions if s.key == "kickoff").location == "Rådhuset"
+    # The same edit again changes nothing more.
+    again = await api.patch(f"/v1/cohorts/{cohort.cohort_id}", json={"coordinator_id": "p-coord-new"}, headers=COORD)
+    assert again.status_code == 200
+    await asyncio.sleep(0.3)
+    assert len([e for e in await _events(api, journey_id) if e["event_type"] == "CohortDetailsChanged"]) == 1

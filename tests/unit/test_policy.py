@@ -37,6 +37,7 @@ SAMPLES: dict[type[c.Command], dict[str, Any]] = {
     c.DecideNomination: {"decision": "approve"},
     c.RecordAttendance: {"session_key": "kickoff", "status": "attended"},
     c.RescheduleSession: {"session_key": "kickoff", "starts_at": at(2027, 1, 12)},
+    c.ChangeCohortDetails: {"coordinator_id": "p-coord-2"},
     c.SubmitTrack: {"track_key": "observe-leader"},
     c.SignOffTrack: {"track_key": "observe-leader", "decision": "approve"},
     c.LogMentorMeeting: {"held_on": date(2027, 1, 20)},

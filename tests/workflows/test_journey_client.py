@@ -19,7 +19,7 @@ from workflows.journey import AwaitNomination, TalentJourneyWorkflow
 
 #: Commands that reach a journey otherwise than as an update: the workflow's start input, a
 #: signal, and the journey's own clock.
-NOT_UPDATES = {c.NominateTalent, c.RescheduleSession, c.AdvanceClock}
+NOT_UPDATES = {c.NominateTalent, c.RescheduleSession, c.ChangeCohortDetails, c.AdvanceClock}
 
 
 def _command_types() -> set[type]:
