@@ -219,6 +219,15 @@ def install(app: FastAPI) -> None:
     async def _pg_down(_: Request, __: Exception) -> JSONResponse:
         return problem_response(unavailable("database"))
 
+    # PostgreSQL starting up, shut down by an operator or recovering from a crash: not the
+    # caller's fault and soon over, so 503 with Retry-After, never a 500.
+    for starting_or_stopping in (
+        asyncpg.CannotConnectNowError,
+        asyncpg.AdminShutdownError,
+        asyncpg.CrashShutdownError,
+    ):
+        app.add_exception_handler(starting_or_stopping, _pg_down)
+
     @app.exception_handler(OSError)
     async def _os(_: Request, __: Exception) -> JSONResponse:
         return problem_response(unavailable("database"))

@@ -3,6 +3,8 @@ says which dependency is down."""
 
 from __future__ import annotations
 
+import asyncio
+import struct
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
@@ -93,3 +95,46 @@ async def test_temporal_down_is_503_for_commands_while_reads_still_work(
         assert (refused.json()["dependency"], refused.headers["retry-after"]) == ("temporal", "5")
         found = await pool.fetchval("SELECT count(*) FROM journey_status WHERE talent_id = $1", f"p-{unique}")
         assert found == 0
+
+
+async def _starting_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A PostgreSQL that is still starting up: it answers every connection with SQLSTATE 57P03."""
+    length, code = struct.unpack("!ii", await reader.readexactly(8))
+    if code == 80877103:  # SSLRequest: no SSL here; the startup message follows
+        writer.write(b"N")
+        length = struct.unpack("!i", await reader.readexactly(4))[0]
+        await reader.readexactly(length - 4)
+    else:
+        await reader.readexactly(length - 8)
+    fields = b"".join(
+        kind + text.encode() + b"\0"
+        for kind, text in (
+            (b"S", "FATAL"),
+            (b"V", "FATAL"),
+            (b"C", "57P03"),
+            (b"M", "the database system is starting up"),
+        )
+    )
+    body = fields + b"\0"
+    writer.write(b"E" + struct.pack("!i", len(body) + 4) + body)
+    await writer.drain()
+    writer.close()
+
+
+async def test_a_database_still_starting_up_is_503_not_500(no_temporal: Client, tmp_path: Path) -> None:
+    server = await asyncio.start_server(_starting_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pool = await asyncpg.create_pool(f"postgresql://postgres@127.0.0.1:{port}/talent", min_size=0, timeout=2)
+    assert pool is not None
+    try:
+        with pytest.raises(asyncpg.CannotConnectNowError):  # what asyncpg makes of it, as a real server's
+            await pool.fetchval("SELECT 1")
+        async with await _client(pool, no_temporal, tmp_path) as api:
+            listed = await api.get("/v1/journeys", headers=auth("coordinator"))
+            assert listed.status_code == 503, listed.text
+            assert listed.headers["retry-after"] == "5"
+            assert (listed.json()["code"], listed.json()["dependency"]) == ("unavailable", "database")
+    finally:
+        await pool.close()
+        server.close()
+        await server.wait_closed()

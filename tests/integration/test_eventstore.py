@@ -299,3 +299,22 @@ async def test_a_store_with_a_cold_cache_continues_a_stream_written_by_another(p
         version = (await EventStore(pool).append(stream, version, batch, metadata=META)).last_version
     assert await EventStore(pool).status(unique) == status_of(j.s)
     assert next_wakeup(await EventStore(pool).load(unique)) == next_wakeup(j.s)
+
+
+async def test_stored_events_cannot_be_updated_deleted_or_truncated_even_by_the_services_own_role(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    store = EventStore(pool)
+    _, batches = _journey(unique)
+    stream = stream_id_for(unique)
+    await _append_all(store, stream, batches)
+    before = await store.read_stream(stream)
+    for statement in (
+        "UPDATE events SET data = '{}'::jsonb WHERE stream_id = $1",
+        "DELETE FROM events WHERE stream_id = $1",
+    ):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await pool.execute(statement, stream)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+        await pool.execute("TRUNCATE events")
+    assert await store.read_stream(stream) == before
