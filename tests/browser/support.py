@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
+import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import BrowserContext, Page, async_playwright, expect
 
@@ -23,6 +24,10 @@ from tests.integration.test_talent_dev import ROOT, Dev, free_port, start_dev, s
 from tests.support import CPH, fast_cohort, fast_programme
 
 CHROMIUM = Path("/usr/bin/chromium")
+#: Every browser test module's mark: Debian's Chromium, never a downloaded browser.
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+)
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -15,7 +15,7 @@ import pytest
 from playwright.async_api import Locator, Page, expect
 
 from tests.browser.support import (
-    CHROMIUM,
+    NEEDS_CHROMIUM,
     Cohort,
     Service,
     axe_violations,
@@ -30,7 +30,7 @@ from tests.integration.test_talent_dev import dev_database
 
 __all__ = ["dev_database"]  # the fixture, used here
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Debian's Chromium is not installed at {CHROMIUM}")
+pytestmark = NEEDS_CHROMIUM
 FOLDER = "accessibility"
 #: The pages of a role's sweep at most (they are found by following the dashboard's own links).
 MOST_PAGES = 30

@@ -13,13 +13,13 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, async_playwright, expect
 
 from domain.calendar import Delay
+from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, NEEDS_CHROMIUM, post
 from tests.integration.test_talent_dev import (
     ROOT,
     Dev,
@@ -34,24 +34,12 @@ from tests.support import CPH, fast_cohort, fast_programme
 
 __all__ = ["dev_database"]  # the fixture, used here
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
 LATE_TRACK = "observe-leader"
 #: How long the talent may take to turn at risk: the track is due 6 s after the cohort starts and
 #: its ladder's last rung fires 8 s after the slip.
 AT_RISK_WITHIN = 45.0
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-)
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture
@@ -84,12 +72,6 @@ async def browser(tmp_path: Path) -> AsyncIterator[BrowserContext]:
             await context.close()
 
 
-async def _post(http: httpx.AsyncClient, token: str, path: str, body: dict[str, Any], status: int = 200) -> Any:
-    response = await http.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == status, (path, response.status_code, response.text)
-    return response.json()
-
-
 async def _cohort_with_a_late_track(dev: Dev, unique: str) -> tuple[str, str, str]:
     """A fast cohort with two journeys: the leader token's talent, punctual but for one track, and
     another leader's talent. (cohort id, the leader's talent's journey, the other journey)."""
@@ -102,8 +84,8 @@ async def _cohort_with_a_late_track(dev: Dev, unique: str) -> tuple[str, str, st
     start = datetime.now(CPH) + timedelta(seconds=4)
     cohort = fast_cohort(programme, start, cohort_id=f"browser-{unique}", coordinator_id=coordinator["person_id"])
     async with httpx.AsyncClient(base_url=dev.url, timeout=30) as http:
-        await _post(http, coordinator["token"], "/v1/programmes", programme.model_dump(mode="json"), 201)
-        await _post(http, coordinator["token"], "/v1/cohorts", cohort.model_dump(mode="json"), 201)
+        await post(http, coordinator["token"], "/v1/programmes", programme.model_dump(mode="json"), 201)
+        await post(http, coordinator["token"], "/v1/cohorts", cohort.model_dump(mode="json"), 201)
         journeys = []
         for person, name, lead, lead_name in (
             (talent["person_id"], "Mette Browser", leader["person_id"], "Lars Leder"),
@@ -115,8 +97,8 @@ async def _cohort_with_a_late_track(dev: Dev, unique: str) -> tuple[str, str, st
                 "talent": {"person_id": person, "name": name, "email": "talent@example.org"},
                 "nearest_leader": {"person_id": lead, "name": lead_name, "email": "leder@example.org"},
             }
-            created = await _post(http, hr["token"], "/v1/journeys", nomination, 201)
-            await _post(
+            created = await post(http, hr["token"], "/v1/journeys", nomination, 201)
+            await post(
                 http, coordinator["token"], f"/v1/journeys/{created['journey_id']}/decision", {"decision": "approve"}
             )
             journeys.append(created["journey_id"])
@@ -125,16 +107,16 @@ async def _cohort_with_a_late_track(dev: Dev, unique: str) -> tuple[str, str, st
         # have not started yet, so their attendance can only be excused ahead (rules 3).
         for session in programme.sessions:
             body = {"session_key": session.key, "status": "excused"}
-            await _post(http, coordinator["token"], f"/v1/journeys/{mine}/attendance", body)
+            await post(http, coordinator["token"], f"/v1/journeys/{mine}/attendance", body)
         for track in programme.tracks:
             if track.key != LATE_TRACK:
                 path = f"/v1/journeys/{mine}/tracks/{track.key}"
-                await _post(http, talent["token"], f"{path}/submission", {"reflection": "Lært."})
-                await _post(http, leader["token"], f"{path}/signoff", {"decision": "approve"})
+                await post(http, talent["token"], f"{path}/submission", {"reflection": "Lært."})
+                await post(http, leader["token"], f"{path}/signoff", {"decision": "approve"})
         today = datetime.now(CPH).date().isoformat()
         for _ in range(programme.mentor_meetings.count):
             body = {"held_on": today, "notes": "Godt møde."}
-            await _post(http, leader["token"], f"/v1/journeys/{mine}/mentor-meetings", body)
+            await post(http, leader["token"], f"/v1/journeys/{mine}/mentor-meetings", body)
     return cohort.cohort_id, mine, journeys[1]
 
 

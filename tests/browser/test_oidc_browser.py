@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext, expect
 
-from tests.browser.test_dashboard_browser import ARTIFACTS, CHROMIUM, browser
+from tests.browser.support import NEEDS_CHROMIUM
+from tests.browser.test_dashboard_browser import ARTIFACTS, browser
 from tests.e2e.test_oidc import ROLE_MAP, provider
 from tests.integration.test_talent_dev import Dev, dev_database, free_port, start_dev, stop_and_check, wait_ready
 
 __all__ = ["browser", "dev_database"]  # the fixtures, used here
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Debian's Chromium is not installed at {CHROMIUM}")
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture

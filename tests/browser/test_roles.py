@@ -19,7 +19,7 @@ from icalendar import Calendar
 from playwright.async_api import Page, expect
 
 from tests.browser.support import (
-    CHROMIUM,
+    NEEDS_CHROMIUM,
     Service,
     chromium,
     cohort_of_two,
@@ -34,7 +34,7 @@ from tests.support import CPH
 
 __all__ = ["dev_database"]  # the fixture, used here
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Debian's Chromium is not installed at {CHROMIUM}")
+pytestmark = NEEDS_CHROMIUM
 FOLDER = "roles"
 REACHED_WITHIN = 60.0
 EVALUATED_WITHIN = 90.0
