@@ -1,9 +1,21 @@
 """Notification delivery from the outbox: e-mail over SMTP, signed webhooks to HR systems.
 
-At least once, exactly once in effect: every message carries its outbox row's id as its
-idempotency key (the e-mail's Message-ID, the webhook's `webhook-id` and Idempotency-Key headers),
-so a retry after a crash between sending and marking the row delivered is recognised by the
-receiver. Recipients are resolved from the people vault at send time; an erased person gets
+At least once, with a narrow window for a second copy. Every message carries its outbox row's id
+as its idempotency key (the e-mail's Message-ID, the webhook's `webhook-id` and Idempotency-Key
+headers). Each row is marked `attempting` (in `last_error`) just before it is handed over and
+marked delivered in its own statement just after the receiver accepts it, so a crash can leave in
+doubt only the one message being sent at that moment. What such an unknown outcome means is
+decided per channel, and both re-send with the same id:
+
+- webhook: re-sent; the receiver deduplicates by `webhook-id` (Standard Webhooks), so a retry is
+  exactly once in effect;
+- e-mail: re-sent with the same Message-ID. A mailbox does not deduplicate, so the person may get
+  the message twice (a mail client may thread or hide the copy); a lost invitation or escalation is
+  worse than a duplicate, so at-least-once it is. Each such re-send is logged
+  (`notification_resent_after_unknown_outcome`) and recorded on the delivered row (`last_error` =
+  RESENT_AFTER_UNKNOWN_OUTCOME), so the duplicate rate can be measured.
+
+Recipients are resolved from the people vault at send time; an erased person gets
 nothing. A permanent failure dead-letters the row at once; so does any error a retry cannot cure
 (a message that cannot be rendered or built, a vault record that cannot be read), so that one
 poisoned row never holds back the rows after it. A transient failure is retried by Temporal with
@@ -33,6 +45,7 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.invitation import invitation
 from activities.templates import compose, unsafe_char
 from domain.events import public_event_data, stream_id_for
 from domain.programme import Programme
@@ -115,6 +128,12 @@ class DeliverOutput(BaseModel):
     dead: int = 0
     retrying: int = 0
 
+
+#: `last_error` of a row while it is being handed to its receiver; seen by a later run, the outcome
+#: of that hand-over is unknown (the worker died between sending and marking).
+ATTEMPTING = "attempting: outcome unknown until marked"
+#: `last_error` of a row delivered by a re-send after an unknown outcome: maybe received twice.
+RESENT_AFTER_UNKNOWN_OUTCOME = "delivered by a re-send after an unknown outcome"
 
 #: `last_error` of a message held back because the server would not speak TLS.
 STARTTLS_NOT_OFFERED = "smtp STARTTLS required but not offered"
@@ -245,7 +264,7 @@ SELECT (data->'programme')::text FROM events
 """
 
 _PENDING = """
-SELECT o.notification_id, o.channel, o.template, o.recipient_role, o.recipient_id, o.attempts,
+SELECT o.notification_id, o.channel, o.template, o.recipient_role, o.recipient_id, o.attempts, o.last_error,
        e.event_id, e.event_type, e.schema_version, e.data::text AS data, e.stream_id, e.stream_version,
        e.global_position, e.occurred_at, s.talent_id, slip.due_at AS slipped_due
   FROM outbox o
@@ -300,6 +319,7 @@ class Notifier:
             programme = await self._programme(journey_id)
         for row in rows:
             notification_id = str(row["notification_id"])
+            in_doubt = row["last_error"] == ATTEMPTING
             try:
                 if row["channel"] == "email":
                     await self._email(row, programme)
@@ -330,8 +350,16 @@ class Notifier:
                 await self._dead(row, f"{type(exc).__name__}: {row['channel']} could not be delivered")
                 counts["dead"] += 1
             else:
-                await self._mark(notification_id, "delivered", None)
+                # At once, one statement per message: a crash can leave in doubt only the next one.
+                await self._mark(notification_id, "delivered", RESENT_AFTER_UNKNOWN_OUTCOME if in_doubt else None)
                 counts["delivered"] += 1
+                if in_doubt:
+                    log.warning(
+                        "notification_resent_after_unknown_outcome",
+                        notification_id=notification_id,
+                        channel=row["channel"],
+                        template=row["template"],
+                    )
             activity.heartbeat(notification_id)
         if counts["retrying"]:
             raise ApplicationError(
@@ -351,14 +379,26 @@ class Notifier:
             reason=reason,
         )
 
-    async def _mark(self, notification_id: str, status: str, error: str | None) -> None:
+    async def _attempting(self, row: asyncpg.Record) -> None:
+        """Mark the row as being handed over now, and heartbeat: the last step before sending."""
         await self._pool.execute(
-            """UPDATE outbox SET status = $2, last_error = coalesce($3, last_error), attempts = attempts + 1,
+            "UPDATE outbox SET last_error = $2 WHERE notification_id = $1 AND status = 'pending'",
+            row["notification_id"],
+            ATTEMPTING,
+        )
+        activity.heartbeat(str(row["notification_id"]))
+
+    async def _mark(self, notification_id: str, status: str, error: str | None) -> None:
+        # The attempting mark goes once the outcome is known.
+        await self._pool.execute(
+            """UPDATE outbox SET status = $2, attempts = attempts + 1,
+                      last_error = coalesce($3, nullif(last_error, $4)),
                       delivered_at = CASE WHEN $2 = 'delivered' THEN now() END
                 WHERE notification_id = $1::uuid""",
             notification_id,
             status,
             error,
+            ATTEMPTING,
         )
 
     async def _programme(self, journey_id: str) -> Programme | None:
@@ -400,6 +440,7 @@ class Notifier:
                 programme=programme,
                 due=_due(data, row["slipped_due"]),
                 links=self._links,
+                sign=self._vault.keyed_id,
             )
         with _stage("message could not be built"):
             message = EmailMessage()
@@ -408,8 +449,17 @@ class Notifier:
             message["Message-ID"] = f"<{row['notification_id']}@talent-journey>"
             message["X-Talent-Notification"] = str(row["notification_id"])
             message.set_content(rendered.body)
+            if row["event_type"] == "MentorMeetingProposed":
+                # Rules 4 (issue 14): the appointment as an invitation for the reader's calendar.
+                ics = invitation(
+                    row["stream_id"].removeprefix("journey-"), data, row["occurred_at"], programme, language
+                )
+                message.add_attachment(
+                    ics, maintype="text", subtype="calendar", filename="invitation.ics", params={"method": "REQUEST"}
+                )
             # Serialise once here, so that a header the wire would refuse fails now, not mid-send.
             message.as_bytes()
+        await self._attempting(row)
         await self._mailer.send(message)
 
     async def _post(self, row: asyncpg.Record) -> None:
@@ -419,6 +469,7 @@ class Notifier:
         texts = await self._vault.read_texts([ref]) if ref else {}
         with _stage("payload could not be built"):
             payload = _payload(row, texts.get(ref or ""))
+        await self._attempting(row)
         await self._webhook.send(str(row["notification_id"]), payload)
 
 

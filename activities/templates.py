@@ -13,7 +13,8 @@ from typing import Any
 from domain.programme import Programme
 from domain.values import Language, MilestoneKey
 from domain.wording import milestone_title, programme_title, session_title, track_title, track_titles
-from infra.present import Links, Page, when, zone_of
+from infra.answer_links import KeyedId, answer_path
+from infra.present import Links, Page, parse_time, when, zone_of
 
 
 @dataclass(frozen=True)
@@ -280,6 +281,40 @@ TEMPLATES: dict[tuple[str, Language], Mail] = {
         "Have you applied for, or been appointed to, a leader post since the programme?",
         "Please answer here by $due:",
     ),
+    # Rules 4 (issue 14): mentor meetings as appointments, with an invitation attached.
+    ("mentor_meeting_proposed", "da"): Mail(
+        "Mentormøde $due",
+        "Den nærmeste leder har foreslået det næste mentormøde i $programme til $due. Invitationen er vedhæftet.",
+        "Se forløbet og log mødet, når det er holdt, her:",
+    ),
+    ("mentor_meeting_proposed", "en"): Mail(
+        "Mentor meeting $due",
+        "The nearest leader proposed the next mentor meeting in $programme for $due. The invitation is attached.",
+        "See the journey and log the meeting once it is held here:",
+    ),
+    ("mentor_meeting_reminder", "da"): Mail(
+        "Påmindelse: mentormøde med $talent $due",
+        "Du har foreslået et mentormøde med $talent til $due.",
+        "Log eller bekræft mødet her, når det er holdt:",
+    ),
+    ("mentor_meeting_reminder", "en"): Mail(
+        "Reminder: mentor meeting with $talent $due",
+        "You proposed a mentor meeting with $talent for $due.",
+        "Log or confirm the meeting here once it is held:",
+    ),
+    # Rules 4 (issue 14): a stage of the readiness self-assessment opened.
+    ("readiness_question", "da"): Mail(
+        "Vil du være leder? Et kort spørgsmål fra $programme",
+        "Vi vil gerne vide, hvor du står: vil du være leder – ja, ikke nu eller nej? Et velbegrundet nej er "
+        "også et godt resultat.",
+        "Svar på forløbets side her:",
+    ),
+    ("readiness_question", "en"): Mail(
+        "Do you want to lead? A short question from $programme",
+        "We would like to know where you stand: do you want to lead – yes, not now or no? A well-founded no "
+        "is a good result too.",
+        "Answer on your journey's page here:",
+    ),
 }
 
 #: Where a reminder or an escalation asks something else of its reader than the template's next
@@ -353,6 +388,7 @@ def compose(
     programme: Programme | None,
     due: datetime | None,
     links: Links,
+    sign: KeyedId | None = None,
 ) -> Rendered:
     """An e-mail as people read it: the titles of the programme and its milestones (the same as the
     dashboard's, `domain.wording`), the date as the reader's language writes it, and a link to the
@@ -381,5 +417,15 @@ def compose(
         kind=kind,
         due=when(due, language, zone_of(programme)) if due is not None else "",
         programme=programme_title(programme, language),
-        link=links.page(PAGES.get(template, "journey"), journey_id),
+        link=_answer_link(links, sign, journey_id, data)
+        if template == "follow_up_question" and sign
+        else links.page(PAGES.get(template, "journey"), journey_id),
     )
+
+
+def _answer_link(links: Links, sign: KeyedId, journey_id: str, data: Mapping[str, Any]) -> str:
+    """A follow-up's one-click answer page, signed with the vault's keyed ids (`infra.answer_links`)."""
+    respond_by = parse_time(data.get("respond_by"))
+    if not isinstance(data.get("point"), int) or respond_by is None:
+        return links.journey(journey_id)
+    return links.public_url.rstrip("/") + answer_path(sign, journey_id, data["point"], respond_by)

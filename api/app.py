@@ -12,11 +12,28 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import dashboard, problems
+from api.access import AccessLogMiddleware
 from api.deps import Resources
+from api.metrics import Metrics
 from api.models import is_plain
 from api.problems import Problem, problem_response
 from api.ratelimit import RateLimits
-from api.routers import calendar, catalog, cohorts, escalations, feed, health, journeys, kpis, people
+from api.routers import (
+    audit,
+    batch,
+    calendar,
+    catalog,
+    clarity,
+    cohorts,
+    escalations,
+    feed,
+    health,
+    journeys,
+    kpis,
+    people,
+    programme_clarity,
+    vacancies,
+)
 
 log = structlog.get_logger("talent.api")
 
@@ -32,14 +49,33 @@ def create_app(resources: Resources) -> FastAPI:
     app.state.resources = resources
     problems.install(app)
     app.include_router(health.router)
-    routers = (catalog.router, cohorts.router, journeys.router, escalations.router, people.router, kpis.router)
-    for router in (*routers, feed.router):
+    routers = (
+        catalog.router,
+        cohorts.router,
+        batch.router,
+        journeys.router,
+        escalations.router,
+        people.router,
+        kpis.router,
+        vacancies.router,
+        clarity.router,
+        programme_clarity.router,
+    )
+    for router in (*routers, feed.router, audit.router):
         app.include_router(router, responses=problems.RESPONSES)
     # iCalendar feeds and the dashboard answer in their own formats (text/calendar, HTML).
     app.include_router(calendar.router)
     app.include_router(dashboard.router)
     app.state.rate_limits = RateLimits.from_settings(resources.settings)
-    app.add_middleware(RequestContext, limit=resources.settings.max_body_bytes)
+    # Inside RequestContext: the access log's row carries the correlation id it sets (§8.7).
+    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(
+        RequestContext,
+        limit=resources.settings.max_body_bytes,
+        larger={"/v1/journeys/batch": resources.settings.max_batch_body_bytes},
+    )
+    # Outermost: /metrics before the request log and the routes; every request measured and traced.
+    app.add_middleware(Metrics, serve=resources.settings.metrics_enabled, pool=resources.pool)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -73,9 +109,11 @@ class RequestContext:
     as it passes the cap, so at most the cap plus one chunk is ever read.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        #: Paths with a larger cap than `limit` (the bulk enrolment's 1,000 rows).
+        self.larger = larger or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -99,9 +137,10 @@ class RequestContext:
             response.headers["X-Correlation-Id"] = correlation
             await response(scope, receive, send)
             return
+        limit = self.larger.get(scope["path"], self.limit)
         length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
-            await self._too_large(scope, receive, send)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await self._too_large(scope, receive, send, limit)
             return
 
         received = 0
@@ -116,7 +155,7 @@ class RequestContext:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     over = True
                     raise _TooLarge
             return message
@@ -137,16 +176,16 @@ class RequestContext:
             if not (over and not started):
                 raise
         if over and not started:
-            await self._too_large(scope, receive, send)
+            await self._too_large(scope, receive, send, limit)
             return
         # The route's template, not the path: a calendar feed's path is its secret.
         route = scope.get("route")
         path = getattr(route, "path", None) or scope["path"]
         log.info("request", method=scope["method"], path=path, status=status)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        log.info("request_too_large", method=scope["method"], limit=self.limit)
-        detail = f"the body exceeds {self.limit} bytes"
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        log.info("request_too_large", method=scope["method"], limit=limit)
+        detail = f"the body exceeds {limit} bytes"
         response = problem_response(Problem(413, "Too large", detail, code="too_large"))
         # Echoed as the caller sent it (only its hash is logged).
         response.headers["X-Correlation-Id"] = (

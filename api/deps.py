@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from api.access import identify
 from api.auth import Authenticator, KeysUnavailable, Principal
 from api.problems import Problem, unavailable
 from api.ratelimit import Budget, count_failure, guard_failures, rate_limits
@@ -14,7 +15,8 @@ from service.bootstrap import Resources as Resources  # noqa: PLC0414 - re-expor
 from store.views import journeys as journeys_view
 
 
-def _resources(request: Request) -> Resources:
+async def _resources(request: Request) -> Resources:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, a thread hop per request.
     resources: Resources = request.app.state.resources
     return resources
 
@@ -60,6 +62,7 @@ async def _principal(
             code="unauthorized",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+    identify(principal)  # the access log's actor (§8.7)
     await rate_limits(request).spend(Budget.REQUESTS, principal.token_id)
     return principal
 

@@ -26,7 +26,7 @@ __all__ = ["FEED_STATES", "FeedJourney", "FeedRole", "JourneyHistory", "Language
 
 #: How the feed's owner follows a journey.
 FeedRole = Literal["talent", "nearest_leader"]
-EntryKind = Literal["session", "track", "mentor_meeting"]
+EntryKind = Literal["session", "track", "mentor_meeting", "appointment"]
 
 #: Journeys in a feed: those with sessions and deadlines ahead. A journey that ends (rejected,
 #: withdrawn, evaluated) leaves the feed, and a subscribed calendar drops its entries.
@@ -134,6 +134,21 @@ def entries(state: JourneyState) -> list[Entry]:
                 paused=paused and m.status == "open",
             )
         )
+    appointment = state.appointment
+    if appointment is not None:
+        # Rules 4 (issue 14): the mentor meeting the nearest leader proposed, in both feeds; its UID
+        # is the e-mailed invitation's (activities/invitation.py), so either updates the other.
+        out.append(
+            Entry(
+                key=f"mentor_meeting_appointment.{appointment.number}",
+                kind="appointment",
+                ref=str(appointment.number),
+                start=appointment.starts_at,
+                end=appointment.ends_at,
+                location="",
+                progress="confirmed",
+            )
+        )
     return out
 
 
@@ -197,6 +212,8 @@ _TEXTS: dict[Language, dict[str, str]] = {
         "submitted": "afleveret, venter på godkendelse",
         "returned": "sendt retur",
         "erased": "slettet person",
+        "appointment": "Mentormøde {n}",
+        "appointment_about": "Mentormødet mellem talentet og den nærmeste leder, som lederen har foreslået.",
     },
     "en": {
         "calendar": "Talent journeys",
@@ -214,6 +231,8 @@ _TEXTS: dict[Language, dict[str, str]] = {
         "submitted": "submitted, awaiting sign-off",
         "returned": "returned",
         "erased": "erased person",
+        "appointment": "Mentor meeting {n}",
+        "appointment_about": "The mentor meeting between the talent and the nearest leader, as the leader proposed it.",
     },
 }
 
@@ -265,6 +284,11 @@ def _event(journey: FeedJourney, entry: Entry, texts: Mapping[str, str]) -> Even
         status = STATUS.TENTATIVE if entry.progress == "tentative" else STATUS.CONFIRMED
         # The talent takes part; the leader's entry is for information and leaves them free.
         transparency = TRANSP.OPAQUE if journey.role == "talent" else TRANSP.TRANSPARENT
+    elif entry.kind == "appointment":
+        summary = texts["appointment"].format(n=entry.ref)
+        lines.append(texts["appointment_about"])
+        status = STATUS.CONFIRMED
+        transparency = TRANSP.OPAQUE  # both take part
     else:
         if entry.kind == "track":
             track = next((t for t in programme.tracks if t.key == entry.ref), None)

@@ -134,6 +134,31 @@ def unavailable(dependency: str) -> Problem:
     )
 
 
+#: asyncpg's `InterfaceError` texts that mean the connection is gone (PostgreSQL crashed, restarted or
+#: cut it): the pool drops it, and a new one works once the server is back. Other `InterfaceError`s
+#: (an operation already in progress, a misused prepared statement) are bugs, answered 500.
+_CONNECTION_LOST = (
+    "connection is closed",
+    "connection was closed",
+    "connection has been released back to the pool",
+)
+#: The Temporal SDK's texts (status UNKNOWN) for a server it cannot reach at all, as while it restarts.
+_TEMPORAL_UNREACHABLE = ("transport error", "tcp connect error", "connection refused", "broken pipe")
+
+
+def connection_lost(error: BaseException) -> bool:
+    """Whether a database error means only that the connection was lost (so: 503, retry)."""
+    if isinstance(error, asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError):
+        return True
+    if isinstance(error, asyncpg.InterfaceError) and not isinstance(error, asyncpg.DataError):
+        return any(text in str(error) for text in _CONNECTION_LOST)
+    return False
+
+
+def _temporal_unreachable(error: RPCError) -> bool:
+    return error.status == RPCStatusCode.UNKNOWN and any(t in error.message.lower() for t in _TEMPORAL_UNREACHABLE)
+
+
 def from_domain(error: DomainError) -> Problem:
     """A domain refusal: its kind decides the status, its code travels along."""
     return Problem(KIND_STATUS.get(error.kind, 409), "Command refused", error.message, code=error.code)
@@ -228,13 +253,20 @@ def install(app: FastAPI) -> None:
     ):
         app.add_exception_handler(starting_or_stopping, _pg_down)
 
+    @app.exception_handler(asyncpg.InterfaceError)
+    async def _interface(_: Request, exc: asyncpg.InterfaceError) -> JSONResponse:
+        if connection_lost(exc):
+            return problem_response(unavailable("database"))
+        log.error("unhandled_error", error=type(exc).__name__, message=str(exc))
+        return problem_response(Problem(500, "Internal error", "an unexpected error occurred", code="internal"))
+
     @app.exception_handler(OSError)
     async def _os(_: Request, __: Exception) -> JSONResponse:
         return problem_response(unavailable("database"))
 
     @app.exception_handler(RPCError)
     async def _temporal_error(_: Request, exc: RPCError) -> JSONResponse:
-        if exc.status in _UNAVAILABLE:
+        if exc.status in _UNAVAILABLE or _temporal_unreachable(exc):
             return problem_response(unavailable("temporal"))
         log.error("temporal_error", status=exc.status.name, error=exc.message)
         return problem_response(Problem(500, "Internal error", "an unexpected error occurred", code="internal"))

@@ -12,7 +12,9 @@ through HTTP and approved. Then, side by side:
 - lists: `GET /v1/journeys?cohort_id=...` (a page of 50) against the same baseline;
 - commands: `POST /v1/journeys/{id}/mentor-meetings` through the API against the same update sent
   straight to the workflow with the Temporal client (`execute_update`): what the API adds to a
-  command (auth, scoping, vault text, the read-back of the status).
+  command (auth, scoping, vault text, the read-back of the status). bench/command_bench.py measures
+  the same pair in alternating rounds, with the API and the worker in processes of their own, and
+  their CPU per command: use it for the command ratio of issue 15.
 
 Medians and p99 in ms, throughput at `--concurrency` clients, and the ratios. The machine is
 noisy: compare the ratios, not the absolute figures. Journeys are of the compressed programme,
@@ -161,6 +163,8 @@ async def run(http: httpx.AsyncClient, resources: Resources, args: argparse.Name
     programme = compressed_programme().model_copy(update={"id": f"bench-{uuid.uuid4().hex[:6]}"})
     start = datetime.now(UTC) + timedelta(hours=1)
     cohort = compressed_cohort(programme, start, cohort_id=f"bench-{uuid.uuid4().hex[:6]}")
+    # Every journey is approved: the cohort takes them all (capacity, PRODUCT §8.4).
+    cohort = cohort.model_copy(update={"capacity": max(cohort.capacity, args.journeys)})
     assert (await http.post("/v1/programmes", json=programme.model_dump(mode="json"), headers=COORD)).is_success
     assert (await http.post("/v1/cohorts", json=cohort.model_dump(mode="json"), headers=COORD)).is_success
 

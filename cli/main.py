@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
+import contextlib
+import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
 import structlog
 from temporalio.service import RPCError
 
-from cli import dev, operate, ops, simulate
+from cli import audit, dev, importer, operate, ops, retention, simulate
+from cli import vault as vault_cli
 from domain.errors import DomainError
 from infra.postgres import InstanceMismatch
 from infra.settings import Settings
@@ -104,8 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
     create = cohort_actions.add_parser("create", help="create a cohort from a YAML/JSON file (as POST /v1/cohorts)")
     create.add_argument("cohort_file", type=Path, metavar="COHORT.yaml")
     _cohort_operations(cohort_actions)
-    journey = sub.add_parser("journey", help="journeys")
+    journey = sub.add_parser("journey", aliases=["journeys"], help="journeys")
+    journey.set_defaults(command="journey")  # `talent journeys ...` is the same command
     journey_actions = journey.add_subparsers(dest="action", required=True)
+    bulk = journey_actions.add_parser(
+        "import",
+        help="nominate every row of an HR system's CSV export (POST /v1/journeys/batch); see the README",
+    )
+    bulk.add_argument("csv_file", type=Path, metavar="FILE.csv")
+    bulk.add_argument("--url", default=os.environ.get("TALENT_API_URL"), help="the API (TALENT_API_URL); unset: direct")
+    bulk.add_argument("--token", default=os.environ.get("TALENT_API_TOKEN"), help="bearer token (TALENT_API_TOKEN)")
+    bulk.add_argument("--batch-size", type=int, default=1000, help="rows per batch (at most 1,000)")
+    bulk.add_argument(
+        "--as", dest="role", choices=["coordinator", "hr_system"], default="hr_system", help="the role, when direct"
+    )
     nominate = journey_actions.add_parser(
         "nominate", help="nominate a talent from a YAML/JSON file (as POST /v1/journeys); needs Temporal"
     )
@@ -127,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     erase = person_actions.add_parser("erase", help="erase a person's personal data (cannot be undone); needs Temporal")
     erase.add_argument("person_id")
     erase.add_argument("--yes", action="store_true", help="confirm the erasure")
+    audit.add_parser(sub)
+    vault_cli.add_parser(sub)
+    retention_parser = sub.add_parser("retention", help="retention per data category (docs/retention.md)")
+    retention_actions = retention_parser.add_subparsers(dest="action", required=True)
+    retention_plan = retention_actions.add_parser("plan", help="what a retention run would delete, and why")
+    retention_plan.add_argument("--at", metavar="DATETIME", help="as of this instant (ISO 8601 with offset)")
+    retention_plan.add_argument("--json", action="store_true", help="the plan as JSON")
+    retention_actions.add_parser("run", help="trigger the retention schedule now; needs Temporal and a worker")
     return parser
 
 
@@ -156,6 +180,19 @@ def _journey_operations(actions: Any) -> None:
     override.add_argument("journey_id")
     override.add_argument("result", choices=["completed", "not_completed"])
     override.add_argument("--reason", required=True)
+    ready = actions.add_parser("readiness", help="answer the readiness question on the talent's behalf (coordinator)")
+    ready.add_argument("journey_id")
+    ready.add_argument("stage", choices=["enrolment", "evaluation"])
+    ready.add_argument("answer", choices=["yes", "not_now", "no"])
+    ready.add_argument("--reason", help="why (kept in the people vault)")
+    debrief = actions.add_parser("debrief", help="enter a talent's debrief of a held dilemma lab")
+    debrief.add_argument("journey_id")
+    debrief.add_argument("session_key")
+    debrief.add_argument("--clarity", type=int, help="clearer about leadership: 1 (not) to 5 (much)")
+    debrief.add_argument("--notes", help="the debrief (kept in the people vault)")
+    propose = actions.add_parser("propose-meeting", help="propose the next mentor meeting (coordinator)")
+    propose.add_argument("journey_id")
+    propose.add_argument("starts_at", metavar="STARTS_AT", help="ISO 8601 with its offset, e.g. 2027-02-03T09:00+01:00")
 
 
 def _cohort_operations(actions: Any) -> None:
@@ -181,7 +218,36 @@ def _cohort_operations(actions: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `talent` console script."""
+    """Entry point of the `talent` console script (`argv` None: the program's own arguments).
+
+    Run as the program, it leaves with `os._exit` once the command is done and its output is
+    flushed (`_leave`); a caller giving `argv` (a test, in-process) gets the exit code back.
+    """
+    code = _run(argv)
+    if argv is None:
+        _leave(code)
+    return code
+
+
+def _leave(code: int) -> NoReturn:
+    """End the process now, skipping the interpreter's teardown.
+
+    A process that used the Temporal client can abort in that teardown after its work is done
+    (`Fatal Python error: PyGILState_Release`, temporalio/sdk-python#300), turning a success into
+    a crash. What the teardown would still do for us is done here first: the `atexit` callbacks
+    (which CPython runs before it starts finalising: log handlers flushed, traces exported, an
+    embedded PostgreSQL stopped), then the standard streams flushed.
+    """
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        # A closed pipe or stream: nothing more can be written anyway.
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    """Parse, run the command, and map its refusals to an exit code."""
     args = build_parser().parse_args(argv)
     settings = Settings()
     level = settings.log_level
@@ -195,7 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "notifications": run_dead_letters,
     }
     try:
-        return asyncio.run(_dispatch(args, settings, runners))
+        # Commands that read or change someone's data leave an access-log row first (§8.7).
+        return asyncio.run(audit.logged(args, settings, lambda: _dispatch(args, settings, runners)))
     except ops.Refused as exc:
         print(f"talent: {exc}", file=sys.stderr)
         return ops.REFUSED
@@ -232,6 +299,10 @@ async def _dispatch(
             return await ops.publish_programme(settings, args.programme_file)
         case ("cohort", "create"):
             return await ops.create_cohort(settings, args.cohort_file)
+        case ("journey", "import"):
+            return await importer.run(
+                settings, args.csv_file, url=args.url, token=args.token, role=args.role, batch_size=args.batch_size
+            )
         case ("journey", "nominate"):
             return await ops.nominate(settings, args.nomination_file, args.role)
         case ("journey", "status"):
@@ -252,6 +323,12 @@ async def _dispatch(
             return await operate.change_leader(settings, args.journey_id, args.leader_file, args.role)
         case ("journey", "override"):
             return await operate.override(settings, args.journey_id, args.result, args.reason)
+        case ("journey", "readiness"):
+            return await operate.readiness(settings, args.journey_id, args.stage, args.answer, args.reason)
+        case ("journey", "debrief"):
+            return await operate.debrief(settings, args.journey_id, args.session_key, args.clarity, args.notes)
+        case ("journey", "propose-meeting"):
+            return await operate.propose_meeting(settings, args.journey_id, args.starts_at)
         case ("cohort", "reschedule"):
             return await operate.reschedule(
                 settings, args.cohort_id, args.session_key, args.starts_at, args.reason, args.location
@@ -269,6 +346,14 @@ async def _dispatch(
             )
         case ("person", "erase"):
             return await ops.erase_person(settings, args.person_id, confirmed=args.yes)
+        case ("audit", "export"):
+            return await audit.export(settings, args.person, args.output)
+        case ("retention", "plan"):
+            return await retention.plan(settings, args.at, as_json=args.json)
+        case ("retention", "run"):
+            return await retention.run(settings)
+        case ("vault", _):
+            return await vault_cli.run(settings, args)
         case ("api", _):
             return await dev.run_api(settings, host=args.host, port=args.port)
         case ("dev", _):

@@ -1,5 +1,6 @@
 """Operator commands on running journeys and cohorts: decide, attend, pause, resume, withdraw, change a
-leader, override a completion; reschedule a session, take a roll call, edit a cohort.
+leader, override a completion, answer the readiness question, debrief a lab, propose a mentor meeting;
+reschedule a session, take a roll call, edit a cohort.
 
 The same service functions as the API's routes and the dashboard's forms, with the same body models
 for their input (so the same limits). Exit codes (mapped in `cli.main`): 0 done, 1 refused or
@@ -15,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from api.auth import Principal, Role
 from api.models import (
@@ -23,11 +24,13 @@ from api.models import (
     CohortPatchIn,
     CompletionOverrideIn,
     DecisionIn,
+    Key,
     NearestLeaderIn,
     ReasonIn,
     RescheduleIn,
     RollCallIn,
 )
+from api.routers.clarity import DebriefIn, MeetingProposalIn, ReadinessIn
 from cli.ops import Refused, _errors, _read_document
 from domain import commands as c
 from domain.errors import DomainError, ProgrammeInvalid
@@ -156,6 +159,47 @@ async def override(settings: Settings, journey_id: str, result: str, reason: str
         lambda a, x: c.OverrideCompletion(**a, outcome=body.result, reason_ref=x["reason_ref"]),
         texts={"reason": body.reason},
     )
+
+
+# -- clarity (issue 14, rules 4) -----------------------------------------------------------------
+
+
+async def readiness(settings: Settings, journey_id: str, stage: str, answer: str, reason: str | None) -> int:
+    """Answer the readiness question of the open stage on the talent's behalf (coordinator), as
+    POST .../readiness: the same answer again changes nothing."""
+    body = _parse(ReadinessIn, {"stage": stage, "answer": answer, "reason": reason})
+    return await _send(
+        settings,
+        journey_id,
+        lambda a, x: c.AssessReadiness(**a, stage=body.stage, answer=body.answer, reason_ref=x["reason_ref"]),
+        texts={"reason": body.reason},
+    )
+
+
+async def debrief(settings: Settings, journey_id: str, session_key: str, clarity: int | None, notes: str | None) -> int:
+    """Enter a talent's debrief of a held dilemma lab (e.g. handed in on paper), as POST
+    .../sessions/{session_key}/debrief. Only the talent debriefs through the API; the operator
+    enters it on the programme's behalf, recorded as the system with the operator's login."""
+    body = _parse(DebriefIn, {"clarity": clarity, "notes": notes})
+    try:
+        key = TypeAdapter(Key).validate_python(session_key)
+    except ValidationError as exc:
+        raise Refused(f"session_key: {_errors(exc)}") from exc
+    return await _send(
+        settings,
+        journey_id,
+        lambda a, x: c.DebriefLab(
+            actor_id=a["actor_id"], actor_role="system", session_key=key, clarity=body.clarity, notes_ref=x["notes_ref"]
+        ),
+        texts={"notes": body.notes},
+    )
+
+
+async def propose_meeting(settings: Settings, journey_id: str, starts_at: str) -> int:
+    """Propose when the next mentor meeting is held on the nearest leader's behalf (coordinator), as
+    POST .../mentor-meetings/proposal: both get the invitation; another time moves it."""
+    body = _parse(MeetingProposalIn, {"starts_at": starts_at})
+    return await _send(settings, journey_id, lambda a, _: c.ProposeMentorMeeting(**a, starts_at=body.starts_at))
 
 
 # -- cohorts -------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, TypedDict
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-from domain.events import AttendanceStatus
+from domain.events import AttendanceStatus, ReadinessAnswer, ReadinessStage
 from domain.programme import Cohort, Key, Programme
 
 ActorRole = Literal["hr_system", "coordinator", "leader", "talent", "system"]
@@ -18,8 +18,11 @@ ActorRole = Literal["hr_system", "coordinator", "leader", "talent", "system"]
 #: logs counts once the nearest leader confirms it, logging a logged date again changes nothing;
 #: 3: the programme as lived (PRODUCT §8.4: pause stops the clock not the people, inclusive
 #: deadlines, the approval ladder and expiry, late nominations and waived milestones, attendance
-#: bookkeeping, the sign-off grace, leader changes that keep the leader's leader).
-CURRENT_RULES_VERSION = 3
+#: bookkeeping, the sign-off grace, leader changes that keep the leader's leader);
+#: 4: clarity (issue 14): the readiness self-assessment asked at enrolment and at evaluation,
+#: debriefs after dilemma labs, and the clarified outcome concluded after the evaluation; mentor
+#: meetings as appointments the nearest leader proposes, with a reminder before they are due.
+CURRENT_RULES_VERSION = 4
 
 
 class Actor(TypedDict):
@@ -189,6 +192,34 @@ class ResolveEscalation(_Command):
     reason_ref: str | None = None
 
 
+class AssessReadiness(_Command):
+    """Rules 4: answer a stage's readiness question (want to lead: yes / not now / no), with an
+    optional reason (a people-vault text)."""
+
+    type: Literal["AssessReadiness"] = "AssessReadiness"
+    stage: ReadinessStage
+    answer: ReadinessAnswer
+    reason_ref: str | None = None
+
+
+class DebriefLab(_Command):
+    """Rules 4: the talent's debrief after a dilemma lab session: notes (a vault text) and an
+    optional 1-5 'clearer about leadership' scale."""
+
+    type: Literal["DebriefLab"] = "DebriefLab"
+    session_key: Key
+    clarity: int | None = Field(default=None, ge=1, le=5)
+    notes_ref: str | None = None
+
+
+class ProposeMentorMeeting(_Command):
+    """Rules 4: the nearest leader proposes when the next mentor meeting is held (an appointment in
+    both calendars; the leader is reminded before it); proposing again moves it."""
+
+    type: Literal["ProposeMentorMeeting"] = "ProposeMentorMeeting"
+    starts_at: AwareDatetime
+
+
 class AdvanceClock(_Command):
     """Let time pass: record the slips, rungs, starts, evaluations and follow-ups now due."""
 
@@ -214,6 +245,9 @@ Command = Annotated[
     | RecordErasure
     | AcknowledgeEscalation
     | ResolveEscalation
+    | AssessReadiness
+    | DebriefLab
+    | ProposeMentorMeeting
     | AdvanceClock,
     Field(discriminator="type"),
 ]

@@ -19,6 +19,10 @@ from domain.calendar import Clock
 from domain.programme import Cohort, Programme, Role
 
 MilestoneKind = Literal["approval", "session", "track", "mentor_meeting"]
+#: Rules 4 (issue 14): the two stages at which the talent assesses whether they want to lead.
+ReadinessStage = Literal["enrolment", "evaluation"]
+#: Want to lead: yes, not now, or no (a well-founded yes or no at the end is "clarified").
+ReadinessAnswer = Literal["yes", "not_now", "no"]
 AttendanceStatus = Literal["attended", "absent", "excused"]
 JourneyStateName = Literal[
     "nominated",
@@ -448,6 +452,77 @@ class PersonalDataErased(_Event):
     erased_by: str
 
 
+class ReadinessAsked(_Event):
+    """Rules 4: a stage of the readiness self-assessment opened (at enrolment, and when completion
+    is evaluated): the talent is asked whether they want to lead. The evaluation stage takes answers
+    until `respond_by`; the enrolment stage until the evaluation stage opens."""
+
+    type: Literal["ReadinessAsked"] = "ReadinessAsked"
+    stage: ReadinessStage
+    asked_at: AwareDatetime
+    respond_by: AwareDatetime | None = None
+
+
+class ReadinessAssessed(_Event):
+    """Rules 4: the talent (or a coordinator on their behalf) answered a stage's readiness question;
+    a later answer at the same stage records the change. The reason is a people-vault text."""
+
+    type: Literal["ReadinessAssessed"] = "ReadinessAssessed"
+    stage: ReadinessStage
+    answer: ReadinessAnswer
+    reason_ref: str | None = None
+    assessed_by: str
+    #: The answer this one changed at the same stage (None: the stage's first answer).
+    previous_answer: ReadinessAnswer | None = None
+
+
+class LabDebriefed(_Event):
+    """Rules 4: the talent's short debrief after a dilemma lab session: a vault text and an optional
+    1-5 'clearer about leadership' scale; a later debrief of the same session records the change."""
+
+    type: Literal["LabDebriefed"] = "LabDebriefed"
+    session_key: str
+    clarity: int | None = Field(default=None, ge=1, le=5)
+    notes_ref: str | None = None
+    debriefed_by: str
+
+
+class ClarityConcluded(_Event):
+    """Rules 4: the evaluation stage closed (or the journey closed first): the clarified outcome of
+    the programme. `clarified` is true for a well-founded answer at the end (yes or no at
+    evaluation), false for `not_now`, None when the talent never answered (unknown)."""
+
+    type: Literal["ClarityConcluded"] = "ClarityConcluded"
+    concluded_at: AwareDatetime
+    enrolment_answer: ReadinessAnswer | None = None
+    evaluation_answer: ReadinessAnswer | None = None
+    clarified: bool | None = None
+
+
+class MentorMeetingProposed(_Event):
+    """Rules 4: the nearest leader proposed when mentor meeting `number` is held (`due_at`, until
+    `ends_at`): an appointment in the talent's and the leader's calendars; the leader is reminded at
+    `remind_at` (None: too soon for a reminder). A proposal while one is pending moves it."""
+
+    type: Literal["MentorMeetingProposed"] = "MentorMeetingProposed"
+    number: int
+    due_at: AwareDatetime
+    ends_at: AwareDatetime
+    proposed_by: str
+    remind_at: AwareDatetime | None = None
+    #: The proposal's count for this meeting (1 first, 2 when moved once...): the calendar SEQUENCE + 1.
+    proposal: int = Field(default=1, ge=1)
+
+
+class MentorMeetingReminded(_Event):
+    """Rules 4: the nearest leader was reminded of the proposed mentor meeting ahead of it."""
+
+    type: Literal["MentorMeetingReminded"] = "MentorMeetingReminded"
+    number: int
+    due_at: AwareDatetime
+    reminded_at: AwareDatetime
+
+
 Event = Annotated[
     TalentNominated
     | NominationApproved
@@ -480,7 +555,13 @@ Event = Annotated[
     | FollowUpRequested
     | OutcomeRecorded
     | JourneyClosed
-    | PersonalDataErased,
+    | PersonalDataErased
+    | ReadinessAsked
+    | ReadinessAssessed
+    | LabDebriefed
+    | ClarityConcluded
+    | MentorMeetingProposed
+    | MentorMeetingReminded,
     Field(discriminator="type"),
 ]
 

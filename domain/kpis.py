@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import statistics
-from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
-from typing import Final, get_args
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timezone
+from typing import Any, Final, get_args
 
 import isodate
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain import events as e
 from domain.events import JourneyStateName, MilestoneKind
+from domain.programme import EscalationDef
 from domain.status import JourneyStatus
 
 #: The follow-up horizons the KPIs report on, in months after completion (§1.9).
@@ -59,44 +60,87 @@ class JourneyFacts(_Frozen):
     expired: bool = False
 
 
-def facts_from_events(status: JourneyStatus, events: Iterable[e.Event]) -> JourneyFacts:
-    """A journey's facts from its status view and its events (in stream order; other types are ignored)."""
+@dataclass(frozen=True)
+class FactsFold:
+    """The facts of `JourneyFacts` gathered so far from a stream's events (see `fold_facts`)."""
+
+    enrolled: bool = False
+    started: bool = False
+    expired: bool = False
     evaluated_at: datetime | None = None
-    enrolled = started = expired = False
-    late: dict[str, bool] = {}
-    outcomes: list[OutcomeFact] = []
-    for event in events:
-        match event:
-            case e.TalentEnrolled():
-                enrolled = True
-            case e.JourneyStarted():
-                started = True
-            case e.NominationExpired():
-                expired = True
-            case e.ProgrammeCompleted() | e.ProgrammeNotCompleted():
-                evaluated_at = evaluated_at or event.evaluated_at
-            case e.MilestoneMet():
-                late[event.milestone] = event.late  # a later record (a corrected attendance) wins
-            case e.OutcomeRecorded():
-                outcomes.append(
-                    OutcomeFact(
-                        applied_for_leader_post=event.applied_for_leader_post,
-                        appointed=event.appointed,
-                        on=event.on,
-                        months=event.months,
-                    )
-                )
-            case _:
-                pass
+    #: Milestone key -> whether its latest MilestoneMet was late (a later record wins).
+    late: tuple[tuple[str, bool], ...] = ()
+    outcomes: tuple[OutcomeFact, ...] = ()
+
+
+#: The event types `fold_facts` reads; every other type leaves the facts as they are.
+FACT_TYPES: Final[frozenset[str]] = frozenset(
+    {
+        "TalentEnrolled",
+        "JourneyStarted",
+        "ProgrammeCompleted",
+        "ProgrammeNotCompleted",
+        "MilestoneMet",
+        "OutcomeRecorded",
+        "NominationExpired",
+    }
+)
+
+
+def _as_stored(instant: datetime) -> datetime:
+    """The instant with the fixed UTC offset it is stored with: an event decided in memory may carry a
+    zone (Europe/Copenhagen), one read back from the store carries its offset, and a horizon is
+    measured in calendar months in that offset (`_horizon_end`), so both must agree."""
+    offset = instant.utcoffset()
+    return instant.astimezone(timezone(offset)) if offset is not None else instant
+
+
+def fold_facts(facts: FactsFold, event: e.Event) -> FactsFold:
+    """The facts after one more event of the stream (the projection folds them append by append)."""
+    match event:
+        case e.TalentEnrolled():
+            return replace(facts, enrolled=True)
+        case e.JourneyStarted():
+            return replace(facts, started=True)
+        case e.NominationExpired():
+            return replace(facts, expired=True)
+        case e.ProgrammeCompleted() | e.ProgrammeNotCompleted():
+            return replace(facts, evaluated_at=facts.evaluated_at or _as_stored(event.evaluated_at))
+        case e.MilestoneMet():
+            late = dict(facts.late)
+            late[event.milestone] = event.late  # a later record (a corrected attendance) wins
+            return replace(facts, late=tuple(late.items()))
+        case e.OutcomeRecorded():
+            outcome = OutcomeFact(
+                applied_for_leader_post=event.applied_for_leader_post,
+                appointed=event.appointed,
+                on=event.on,
+                months=event.months,
+            )
+            return replace(facts, outcomes=(*facts.outcomes, outcome))
+        case _:
+            return facts
+
+
+def facts_of(status: JourneyStatus, fold: FactsFold) -> JourneyFacts:
+    """A journey's facts from its status view and its folded facts."""
     return JourneyFacts(
         status=status,
-        enrolled=enrolled,
-        started=started,
-        evaluated_at=evaluated_at,
-        late_milestones=frozenset(k for k, was_late in late.items() if was_late),
-        outcomes=tuple(outcomes),
-        expired=expired,
+        enrolled=fold.enrolled,
+        started=fold.started,
+        evaluated_at=fold.evaluated_at,
+        late_milestones=frozenset(k for k, was_late in fold.late if was_late),
+        outcomes=fold.outcomes,
+        expired=fold.expired,
     )
+
+
+def facts_from_events(status: JourneyStatus, events: Iterable[e.Event]) -> JourneyFacts:
+    """A journey's facts from its status view and its events (in stream order; other types are ignored)."""
+    fold = FactsFold()
+    for event in events:
+        fold = fold_facts(fold, event)
+    return facts_of(status, fold)
 
 
 # -- the KPIs --------------------------------------------------------------------------------------
@@ -197,48 +241,242 @@ def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _milestone_kpis(journeys: Sequence[JourneyFacts]) -> tuple[MilestoneKindKpis, ...]:
-    counts: dict[MilestoneKind, Counter[str]] = {kind: Counter() for kind in MILESTONE_KINDS}
-    for j in journeys:
-        for m in j.status.milestones:
-            if m.status == "met":
-                counts[m.kind]["late" if m.key in j.late_milestones else "on_time"] += 1
-            else:
-                counts[m.kind][m.status] += 1
-    rows = []
-    for kind, c in counts.items():
-        due = c["on_time"] + c["late"] + c["missed"] + c["slipped"]
-        rows.append(
-            MilestoneKindKpis(
-                kind=kind,
-                on_time=c["on_time"],
-                late=c["late"],
-                missed=c["missed"],
-                slipped=c["slipped"],
-                open=c["open"],
-                waived=c["waived"],
-                due=due,
-                on_time_rate=_rate(c["on_time"], due),
+# -- one journey's share of the KPIs ---------------------------------------------------------------
+#
+# The KPIs are sums over journeys, except which completed journeys a horizon counts (those whose
+# horizon has passed at `as_of`) and the median. So each journey's share is a `KpiRow`: counters
+# that add up, its escalations, and per horizon the instant it ends and what it counts then. The
+# projection stores one row per journey beside its status (store/projection.py), kept up to date
+# by the append, and the read model adds them up in one query; `compute_kpis` adds them up here.
+
+_MILESTONE_COUNTS: Final[tuple[str, ...]] = ("on_time", "late", "missed", "slipped", "open", "waived")
+_OUTCOMES: Final[tuple[str, ...]] = ("completed", "not_completed", "withdrawn", "rejected", "expired")
+_FUNNEL: Final[tuple[str, ...]] = ("enrolled", "active", "applied", "appointed")
+#: A ladder has at most this many rungs (domain.programme.EscalationDef).
+MAX_RUNGS: Final[int] = next(
+    m.max_length for m in EscalationDef.model_fields["rungs"].metadata if hasattr(m, "max_length")
+)
+
+#: The layout of `KpiRow.counters`: names of counters that add up over journeys.
+COUNTERS: Final[tuple[str, ...]] = (
+    "journeys",
+    *(f"state:{state}" for state in JOURNEY_STATES),
+    *_OUTCOMES,
+    *(f"milestone:{kind}:{count}" for kind in MILESTONE_KINDS for count in _MILESTONE_COUNTS),
+    *(f"funnel:{stage}" for stage in _FUNNEL),
+    *(
+        f"escalation:{kind}:{rung}:{count}"
+        for kind in MILESTONE_KINDS
+        for rung in range(1, MAX_RUNGS + 1)
+        for count in ("raised", "open")
+    ),
+)
+_AT: Final[dict[str, int]] = {name: i for i, name in enumerate(COUNTERS)}
+#: Per horizon in `KpiRow.horizon_flags`: applied, not_applied, appointed (0 or 1 each).
+HORIZON_FLAGS: Final[int] = 3
+
+
+@dataclass(frozen=True)
+class KpiRow:
+    """One journey's share of the KPIs."""
+
+    counters: tuple[int, ...]
+    #: Per horizon (HORIZONS): when it ends for a completed journey, else None.
+    horizon_ends: tuple[datetime | None, ...]
+    #: Per horizon, HORIZON_FLAGS flags: what the journey counts once the horizon has ended.
+    horizon_flags: tuple[int, ...]
+    #: A completed journey's days from evaluation to its first appointment, else None.
+    days_to_appointment: int | None
+
+
+def kpi_row(
+    state: str,
+    completion: str | None,
+    milestones: Iterable[tuple[str, str, str]],
+    escalations: Iterable[tuple[str, int, bool]],
+    facts: FactsFold,
+) -> KpiRow:
+    """A journey's share of the KPIs from its state, completion, milestones (key, kind, status),
+    escalations (milestone, rung, still open) and facts."""
+    counters = [0] * len(COUNTERS)
+
+    def add(name: str, n: int = 1) -> None:
+        counters[_AT[name]] += n
+
+    add("journeys")
+    add(f"state:{state}")
+    is_completed = completion == "completed"
+    if is_completed:
+        add("completed")
+    elif completion == "not_completed":
+        add("not_completed")
+    if state == "withdrawn" and completion is None:
+        add("withdrawn")
+    if state == "rejected":
+        add("rejected")
+    if facts.expired:
+        add("expired")
+    late = {k for k, was_late in facts.late if was_late}
+    kinds: dict[str, str] = {}
+    for key, kind, status in milestones:
+        kinds[key] = kind
+        count = ("late" if key in late else "on_time") if status == "met" else status
+        add(f"milestone:{kind}:{count}")
+    active = facts.started or is_completed
+    add("funnel:enrolled", facts.enrolled or active)
+    add("funnel:active", active)
+    add("funnel:applied", any(o.applied for o in facts.outcomes))
+    add("funnel:appointed", any(o.appointed for o in facts.outcomes))
+
+    for milestone, rung, is_open in escalations:
+        found = kinds.get(milestone)
+        if found is None:  # pragma: no cover - every escalation is of one of the journey's milestones
+            continue
+        add(f"escalation:{found}:{rung}:raised")
+        add(f"escalation:{found}:{rung}:open", is_open)
+
+    ends: list[datetime | None] = []
+    flags: list[int] = []
+    evaluated_at = facts.evaluated_at if is_completed else None
+    for months in HORIZONS:
+        if evaluated_at is None:
+            ends.append(None)
+            flags.extend((0,) * HORIZON_FLAGS)
+            continue
+        end = _horizon_end(evaluated_at, months)
+        by = end.date()
+        did_apply = any(o.applied and o.on <= by for o in facts.outcomes)
+        answered = any(_answers(o, months, by) for o in facts.outcomes)
+        ends.append(end)
+        flags.extend(
+            (
+                int(did_apply),
+                int(not did_apply and answered),
+                int(any(o.appointed and o.on <= by for o in facts.outcomes)),
             )
         )
-    return tuple(rows)
+    appointments = [o.on for o in facts.outcomes if o.appointed]
+    days = max(0, (min(appointments) - evaluated_at.date()).days) if appointments and evaluated_at is not None else None
+    return KpiRow(
+        counters=tuple(counters),
+        horizon_ends=tuple(ends),
+        horizon_flags=tuple(flags),
+        days_to_appointment=days,
+    )
 
 
-def _escalation_kpis(journeys: Sequence[JourneyFacts]) -> tuple[EscalationKpis, ...]:
-    raised: Counter[tuple[MilestoneKind, int]] = Counter()
-    still_open: Counter[tuple[MilestoneKind, int]] = Counter()
-    for j in journeys:
-        kinds = {m.key: m.kind for m in j.status.milestones}
-        for x in j.status.escalations:
-            kind = kinds.get(x.milestone)
-            if kind is None:  # pragma: no cover - every escalation is of one of the journey's milestones
-                continue
-            raised[(kind, x.rung)] += 1
-            still_open[(kind, x.rung)] += x.resolved_at is None
-    order = {kind: i for i, kind in enumerate(MILESTONE_KINDS)}
-    return tuple(
-        EscalationKpis(kind=kind, rung=rung, raised=n, open=still_open[(kind, rung)])
-        for (kind, rung), n in sorted(raised.items(), key=lambda item: (order[item[0][0]], item[0][1]))
+def kpi_row_of(journey: JourneyFacts) -> KpiRow:
+    """A journey's share of the KPIs from its facts."""
+    s = journey.status
+    fold = FactsFold(
+        enrolled=journey.enrolled,
+        started=journey.started,
+        expired=journey.expired,
+        evaluated_at=journey.evaluated_at,
+        late=tuple((k, True) for k in sorted(journey.late_milestones)),
+        outcomes=journey.outcomes,
+    )
+    return kpi_row(
+        s.state,
+        s.completion,
+        ((m.key, m.kind, m.status) for m in s.milestones),
+        ((x.milestone, x.rung, x.resolved_at is None) for x in s.escalations),
+        fold,
+    )
+
+
+def kpi_row_of_data(data: dict[str, Any], facts: FactsFold) -> KpiRow:
+    """A journey's share of the KPIs from its status data (`domain.status.status_data`) and facts."""
+    return kpi_row(
+        data["state"],
+        data["completion"],
+        ((m["key"], m["kind"], m["status"]) for m in data["milestones"]),
+        ((x["milestone"], x["rung"], x["resolved_at"] is None) for x in data["escalations"]),
+        facts,
+    )
+
+
+@dataclass(frozen=True)
+class KpiTotals:
+    """Journeys' KPI rows added up at an instant (what the read model's one query returns)."""
+
+    counters: tuple[int, ...]
+    #: Per horizon: eligible (ended by as_of), then the HORIZON_FLAGS sums over the eligible.
+    horizons: tuple[tuple[int, ...], ...]
+    appointed: int
+    median_days_to_appointment: float | None
+
+
+def add_up(rows: Sequence[KpiRow], *, as_of: datetime) -> KpiTotals:
+    """The rows added up at `as_of` (the read model does the same sums in SQL)."""
+    counters = [sum(col) for col in zip(*(r.counters for r in rows), strict=True)] if rows else [0] * len(COUNTERS)
+    horizons = []
+    for h in range(len(HORIZONS)):
+        ended = [r for r in rows if (end := r.horizon_ends[h]) is not None and end <= as_of]
+        flags = [sum(r.horizon_flags[h * HORIZON_FLAGS + f] for r in ended) for f in range(HORIZON_FLAGS)]
+        horizons.append((len(ended), *flags))
+    days = [r.days_to_appointment for r in rows if r.days_to_appointment is not None]
+    return KpiTotals(
+        counters=tuple(counters),
+        horizons=tuple(horizons),
+        appointed=len(days),
+        median_days_to_appointment=float(statistics.median(days)) if days else None,
+    )
+
+
+def kpis_of(totals: KpiTotals, *, as_of: datetime) -> Kpis:
+    """The KPIs from added-up rows (every denominator is documented on the model's fields)."""
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
+    n = dict(zip(COUNTERS, totals.counters, strict=True))
+    evaluated = n["completed"] + n["not_completed"]
+    milestones = []
+    for kind in MILESTONE_KINDS:
+        c = {count: n[f"milestone:{kind}:{count}"] for count in _MILESTONE_COUNTS}
+        due = c["on_time"] + c["late"] + c["missed"] + c["slipped"]
+        milestones.append(MilestoneKindKpis(kind=kind, **c, due=due, on_time_rate=_rate(c["on_time"], due)))
+    escalations = tuple(
+        EscalationKpis(
+            kind=kind,
+            rung=rung,
+            raised=n[f"escalation:{kind}:{rung}:raised"],
+            open=n[f"escalation:{kind}:{rung}:open"],
+        )
+        for kind in MILESTONE_KINDS
+        for rung in range(1, MAX_RUNGS + 1)
+        if n[f"escalation:{kind}:{rung}:raised"]
+    )
+    horizons = []
+    for months, (eligible, applied, not_applied, appointed) in zip(HORIZONS, totals.horizons, strict=True):
+        horizons.append(
+            OutcomeHorizonKpis(
+                months=months,
+                eligible=eligible,
+                applied=applied,
+                not_applied=not_applied,
+                unknown=eligible - applied - not_applied,
+                appointed=appointed,
+                applied_rate=_rate(applied, eligible),
+                appointed_rate=_rate(appointed, eligible),
+            )
+        )
+    return Kpis(
+        as_of=as_of,
+        journeys=n["journeys"],
+        by_state={state: n[f"state:{state}"] for state in JOURNEY_STATES},
+        evaluated=evaluated,
+        completed=n["completed"],
+        not_completed=n["not_completed"],
+        withdrawn=n["withdrawn"],
+        rejected=n["rejected"],
+        expired=n["expired"],
+        in_progress=n["journeys"] - evaluated - n["withdrawn"] - n["rejected"],
+        completion_rate=_rate(n["completed"], evaluated),
+        milestones=tuple(milestones),
+        escalations=escalations,
+        outcomes=tuple(horizons),
+        appointed=totals.appointed,
+        median_days_to_appointment=totals.median_days_to_appointment,
     )
 
 
@@ -254,68 +492,10 @@ def _answers(outcome: OutcomeFact, months: int, by: date) -> bool:
 
 
 def compute_kpis(journeys: Sequence[JourneyFacts], *, as_of: datetime) -> Kpis:
-    """The KPIs of `journeys` at `as_of` (every denominator is documented on the model's fields)."""
+    """The KPIs of `journeys` at `as_of`: their KPI rows added up."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
-    states = Counter(j.status.state for j in journeys)
-    completed = [j for j in journeys if j.status.completion == "completed"]
-    not_completed = sum(1 for j in journeys if j.status.completion == "not_completed")
-    evaluated = len(completed) + not_completed
-    withdrawn = sum(1 for j in journeys if j.status.state == "withdrawn" and j.status.completion is None)
-    rejected = sum(1 for j in journeys if j.status.state == "rejected")
-
-    horizons = []
-    for months in HORIZONS:
-        eligible = applied = not_applied = appointed = 0
-        for j in completed:
-            if j.evaluated_at is None:  # pragma: no cover - a completion is always an evaluation
-                continue
-            end = _horizon_end(j.evaluated_at, months)
-            if end > as_of:
-                continue
-            eligible += 1
-            by = end.date()
-            did_apply = any(o.applied and o.on <= by for o in j.outcomes)
-            applied += did_apply
-            not_applied += not did_apply and any(_answers(o, months, by) for o in j.outcomes)
-            appointed += any(o.appointed and o.on <= by for o in j.outcomes)
-        horizons.append(
-            OutcomeHorizonKpis(
-                months=months,
-                eligible=eligible,
-                applied=applied,
-                not_applied=not_applied,
-                unknown=eligible - applied - not_applied,
-                appointed=appointed,
-                applied_rate=_rate(applied, eligible),
-                appointed_rate=_rate(appointed, eligible),
-            )
-        )
-
-    days: list[int] = []
-    for j in completed:
-        appointments = [o.on for o in j.outcomes if o.appointed]
-        if appointments and j.evaluated_at is not None:
-            days.append(max(0, (min(appointments) - j.evaluated_at.date()).days))
-
-    return Kpis(
-        as_of=as_of,
-        journeys=len(journeys),
-        by_state={state: states[state] for state in JOURNEY_STATES},
-        evaluated=evaluated,
-        completed=len(completed),
-        not_completed=not_completed,
-        withdrawn=withdrawn,
-        rejected=rejected,
-        expired=sum(1 for j in journeys if j.expired),
-        in_progress=len(journeys) - evaluated - withdrawn - rejected,
-        completion_rate=_rate(len(completed), evaluated),
-        milestones=_milestone_kpis(journeys),
-        escalations=_escalation_kpis(journeys),
-        outcomes=tuple(horizons),
-        appointed=len(days),
-        median_days_to_appointment=float(statistics.median(days)) if days else None,
-    )
+    return kpis_of(add_up([kpi_row_of(j) for j in journeys], as_of=as_of), as_of=as_of)
 
 
 # -- the funnel ------------------------------------------------------------------------------------
@@ -332,18 +512,22 @@ class Funnel(_Frozen):
     appointed: int
 
 
+def funnel_of(totals: KpiTotals) -> Funnel:
+    """The funnel from added-up KPI rows."""
+    n = dict(zip(COUNTERS, totals.counters, strict=True))
+    return Funnel(
+        nominated=n["journeys"],
+        enrolled=n["funnel:enrolled"],
+        active=n["funnel:active"],
+        completed=n["completed"],
+        applied=n["funnel:applied"],
+        appointed=n["funnel:appointed"],
+    )
+
+
 def compute_funnel(journeys: Sequence[JourneyFacts]) -> Funnel:
     """The funnel of `journeys`: a completed journey was also enrolled and active, even if it is closed now.
 
     Completion is the status' evaluation (an override counts as it was decided).
     """
-    completed = [j.status.completion == "completed" for j in journeys]
-    active = [j.started or done for j, done in zip(journeys, completed, strict=True)]
-    return Funnel(
-        nominated=len(journeys),
-        enrolled=sum(j.enrolled or a for j, a in zip(journeys, active, strict=True)),
-        active=sum(active),
-        completed=sum(completed),
-        applied=sum(any(o.applied for o in j.outcomes) for j in journeys),
-        appointed=sum(any(o.appointed for o in j.outcomes) for j in journeys),
-    )
+    return funnel_of(add_up([kpi_row_of(j) for j in journeys], as_of=datetime.now(UTC)))

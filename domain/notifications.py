@@ -129,6 +129,15 @@ def notifications_for(state: JourneyState, event: e.Event) -> list[Notification]
             out.append(_mail("follow_up_question", "talent", state))
         case e.EvaluationDeferred():
             out.append(_mail("signoff_awaited", "nearest_leader", state))
+        case e.MentorMeetingProposed():
+            # Rules 4: both get the appointment (with an iCalendar invitation attached).
+            out.append(_mail("mentor_meeting_proposed", "talent", state))
+            out.append(_mail("mentor_meeting_proposed", "nearest_leader", state))
+        case e.MentorMeetingReminded():
+            out.append(_mail("mentor_meeting_reminder", "nearest_leader", state))
+        case e.ReadinessAsked():
+            # Rules 4 (issue 14): the talent is asked whether they want to lead when a stage opens.
+            out.append(_mail("readiness_question", "talent", state))
         case _:
             pass
     # A role nobody holds (no leader's leader, no coordinator on the cohort) gets nothing.

@@ -40,6 +40,10 @@ COMMAND_ROLES: Mapping[type[c.Command], frozenset[c.ActorRole]] = MappingProxyTy
         c.RecordOutcome: frozenset({"hr_system", "coordinator", "talent", "system"}),
         c.AcknowledgeEscalation: frozenset({"coordinator", "system"}),
         c.ResolveEscalation: frozenset({"coordinator", "system"}),
+        # Rules 4: the talent's own assessment; a coordinator may record it on their behalf.
+        c.AssessReadiness: frozenset({"talent", "coordinator", "system"}),
+        c.DebriefLab: frozenset({"talent", "system"}),
+        c.ProposeMentorMeeting: frozenset({"leader", "coordinator", "system"}),
         # An erasure is noted in every journey the person appears in, whoever asked for it.
         c.RecordErasure: _ANYONE,
         # Time passes whoever asks: advancing the clock only does what is already due.

@@ -117,6 +117,35 @@ def ladders_from_escalations(escalations: Any, at_risk_reasons: Any) -> list[dic
     return found
 
 
+class ReadinessView(_Frozen):
+    """Rules 4: the readiness self-assessment: the stage open now (and until when), the answer at
+    each stage (None: not answered), and the clarified outcome once concluded (None: unknown)."""
+
+    open_stage: str | None = None
+    respond_by: AwareDatetime | None = None
+    enrolment: str | None = None
+    evaluation: str | None = None
+    concluded: bool = False
+    clarified: bool | None = None
+
+
+class DebriefView(_Frozen):
+    """Rules 4: a dilemma lab session's debrief (the notes are a vault text, not shown here)."""
+
+    session_key: str
+    clarity: int | None = None
+
+
+class AppointmentView(_Frozen):
+    """Rules 4: the next mentor meeting as the nearest leader proposed it."""
+
+    number: int
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    remind_at: AwareDatetime | None = None
+    reminded: bool = False
+
+
 class JourneyStatus(_Frozen):
     """A journey's status (§6)."""
 
@@ -148,6 +177,14 @@ class JourneyStatus(_Frozen):
     awaiting_signoff: tuple[str, ...] = ()
     #: The running escalation ladders, one per slipped milestone (rows stored before: derived on reading).
     ladders: tuple[LadderView, ...] = ()
+    #: The journey's rules version (domain.commands.CURRENT_RULES_VERSION when nominated).
+    rules_version: int = 1
+    #: Rules 4: the readiness self-assessment (None under earlier rules).
+    readiness: ReadinessView | None = None
+    #: Rules 4: the debriefs of dilemma lab sessions.
+    debriefs: tuple[DebriefView, ...] = ()
+    #: Rules 4: the proposed next mentor meeting (None: none proposed, or it was held).
+    appointment: AppointmentView | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -258,6 +295,25 @@ def status_data(state: JourneyState) -> dict[str, Any]:
         "leaders_leader_id": state.leaders_leader_id,
         "awaiting_signoff": awaiting_signoff(state),
         "ladders": ladders(state),
+        "rules_version": state.rules_version,
+        "readiness": readiness(state),
+        "debriefs": [{"session_key": x.session_key, "clarity": x.clarity} for x in state.debriefs],
+        "appointment": state.appointment.model_dump(exclude={"proposals"}) if state.appointment else None,
+    }
+
+
+def readiness(state: JourneyState) -> dict[str, Any] | None:
+    """Rules 4: the readiness self-assessment as plain data (ReadinessView's shape)."""
+    if state.rules_version < 4:
+        return None
+    start, end = state.readiness_at("enrolment"), state.readiness_at("evaluation")
+    return {
+        "open_stage": state.readiness_stage,
+        "respond_by": state.readiness_respond_by,
+        "enrolment": start.answer if start is not None else None,
+        "evaluation": end.answer if end is not None else None,
+        "concluded": state.clarity_concluded_at is not None,
+        "clarified": state.clarified,
     }
 
 

@@ -15,7 +15,7 @@ import structlog
 
 from infra.settings import Settings
 from store.db import Connection, bind_instance, create_pool, instance_key_id, key_id, migrate
-from store.vault import PeopleVault
+from store.vault import ErasureLedger, PeopleVault
 
 log = structlog.get_logger("talent.postgres")
 LOCAL_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -136,20 +136,35 @@ _WHAT_TO_DO = (
 )
 
 
+def vault_for(pool: asyncpg.Pool[asyncpg.Record], settings: Settings) -> PeopleVault:
+    """The people vault as the settings configure it: the current KEK (TALENT_VAULT_KEY), the old
+    ones of a rotation in progress (TALENT_VAULT_OLD_KEYS) and the erasure ledger."""
+    return PeopleVault(
+        pool,
+        settings.master_key(),
+        old_keys=settings.old_vault_keys(),
+        ledger=ErasureLedger(settings.erasure_ledger_path()),
+    )
+
+
 async def check_instance(pool: asyncpg.Pool[asyncpg.Record], settings: Settings) -> None:
     """Refuse a database another instance wrote (PRODUCT §8.3): its recorded vault key id must be ours.
 
     The first start records the key id. A database from before the binding existed is bound only
-    if the key opens the data keys already in it. `InstanceMismatch` names the database and says
-    what to do; nothing has been read from the vault or written by then.
+    if the key opens the data keys already in it. During a key rotation (PRODUCT §8.7) the database
+    stays bound to the old key until `talent vault rotate-key` completes; a start whose current key
+    is the new one and which holds the bound key in TALENT_VAULT_OLD_KEYS is accepted. A key that a
+    completed rotation retired is refused. `InstanceMismatch` names the database and says what to
+    do; nothing has been read from the vault or written by then.
     """
     master_key = settings.master_key()
     ours = key_id(master_key)
+    old_ids = {key_id(key) for key in settings.old_vault_keys()}
     source = "TALENT_VAULT_KEY" if settings.vault_key is not None else f"the dev key {settings.data_dir / 'vault.key'}"
     async with pool.acquire() as conn:
         recorded = await instance_key_id(conn)
         if recorded is None:
-            if not await PeopleVault(pool, master_key).opens_stored_keys():
+            if not await vault_for(pool, settings).opens_stored_keys():
                 raise InstanceMismatch(
                     f"{await _describe(conn)} holds people written with another vault key than this start's "
                     f"{ours} ({source}). {_WHAT_TO_DO}"
@@ -157,11 +172,22 @@ async def check_instance(pool: asyncpg.Pool[asyncpg.Record], settings: Settings)
             recorded = await bind_instance(conn, ours)
             if recorded == ours:
                 log.info("instance_bound", key_id=ours)
-        if recorded != ours:
+        if await conn.fetchval("SELECT 1 FROM vault_retired_keys WHERE key_id = $1", ours):
+            raise InstanceMismatch(
+                f"{await _describe(conn)} retired the vault key {ours} ({source}) in a key rotation: it is bound "
+                f"to the key {recorded} now. Start with that key in TALENT_VAULT_KEY."
+            )
+        if recorded != ours and recorded not in old_ids:
             raise InstanceMismatch(
                 f"{await _describe(conn)} belongs to another instance: it was written with the vault key "
                 f"{recorded}, this start has {ours} ({source}). {_WHAT_TO_DO}"
             )
+        if recorded != ours:
+            log.warning("vault_rotation_pending", bound=recorded, current=ours)
+        # Data keys from before key ids were recorded were written with the bound key.
+        await conn.execute("UPDATE person_keys SET kek_id = $1 WHERE kek_id IS NULL", recorded)
+    # The instance id key (made on the first start): every vault built on this pool keys ids with it.
+    await vault_for(pool, settings).open_id_key()
 
 
 async def open_pool(settings: Settings, *, max_size: int = 4) -> asyncpg.Pool[asyncpg.Record]:

@@ -16,6 +16,8 @@ import limits
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.calendar import parse_iso_duration
+
 #: How the SMTP connection is protected: STARTTLS when the server offers it (the default), STARTTLS
 #: or nothing sent, TLS from the first byte (port 465), or plain text.
 SmtpTls = Literal["starttls-if-offered", "starttls-required", "tls", "none"]
@@ -72,12 +74,52 @@ class Settings(BaseSettings):
     vault_key: SecretStr | None = Field(
         default=None, alias="TALENT_VAULT_KEY", description="base64 of the vault's 32-byte key-encryption key"
     )
+    vault_old_keys: SecretStr | None = Field(
+        default=None,
+        alias="TALENT_VAULT_OLD_KEYS",
+        description="during a key rotation: the previous key-encryption keys (base64, space- or comma-separated), "
+        "still read, never written with",
+    )
+    erasure_ledger: Path | None = Field(
+        default=None,
+        alias="TALENT_ERASURE_LEDGER",
+        description="the append-only erasure ledger (JSON lines), kept outside the database and its backups; "
+        "unset: erasure-ledger.jsonl in the data dir",
+    )
     log_format: str = Field(default="auto", alias="TALENT_LOG_FORMAT", description="json | console | auto")
     log_level: str = Field(default="INFO", alias="TALENT_LOG_LEVEL")
 
     temporal_address: str = Field(default="localhost:7233", alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field(default="default", alias="TEMPORAL_NAMESPACE")
     task_queue: str = Field(default="talent-journey", alias="TALENT_TASK_QUEUE")
+    # Transport to Temporal (PRODUCT §8.7): TLS with the system's CAs or TEMPORAL_TLS_CA_FILE's, a
+    # client certificate for mTLS, an API key (Temporal Cloud; it implies TLS). See infra.temporal.
+    temporal_tls: bool = Field(default=False, alias="TEMPORAL_TLS", description="TLS with the system's CAs")
+    temporal_tls_ca_file: Path | None = Field(default=None, alias="TEMPORAL_TLS_CA_FILE")
+    temporal_tls_cert_file: Path | None = Field(default=None, alias="TEMPORAL_TLS_CERT_FILE")
+    temporal_tls_key_file: Path | None = Field(default=None, alias="TEMPORAL_TLS_KEY_FILE")
+    temporal_tls_server_name: str | None = Field(default=None, alias="TEMPORAL_TLS_SERVER_NAME")
+    temporal_api_key: SecretStr | None = Field(default=None, alias="TEMPORAL_API_KEY")
+
+    # Seeing it (issue 15): Prometheus metrics and OpenTelemetry traces (see infra.telemetry).
+    metrics_enabled: bool = Field(
+        default=True, alias="TALENT_METRICS_ENABLED", description="GET /metrics on the API (unauthenticated)"
+    )
+    worker_metrics_port: int | None = Field(
+        default=None, alias="TALENT_WORKER_METRICS_PORT", description="the worker's /metrics port; unset: none"
+    )
+    worker_metrics_host: str = Field(default="127.0.0.1", alias="TALENT_WORKER_METRICS_HOST")
+    # The worker at scale (issue 15): open journeys beyond the cache are evicted and replayed from
+    # their history when they next wake, so the worker's memory stays flat however many are open.
+    worker_max_cached_workflows: int = Field(
+        default=1000, ge=0, alias="TALENT_WORKER_MAX_CACHED_WORKFLOWS", description="workflows kept in memory"
+    )
+    worker_max_concurrent_activities: int = Field(
+        default=100, ge=1, alias="TALENT_WORKER_MAX_CONCURRENT_ACTIVITIES", description="appends and deliveries at once"
+    )
+    otel_endpoint: str | None = Field(
+        default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT", description="OTLP/HTTP collector; unset: no tracing"
+    )
 
     smtp_host: str | None = Field(default=None, alias="TALENT_SMTP_HOST", description="unset: e-mails are skipped")
     smtp_port: int = Field(default=25, alias="TALENT_SMTP_PORT")
@@ -109,6 +151,11 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = Field(default=None, alias="TALENT_JWT_ISSUER")
     jwt_audience: str | None = Field(default=None, alias="TALENT_JWT_AUDIENCE")
     max_body_bytes: int = Field(default=256 * 1024, alias="TALENT_MAX_BODY_BYTES")
+    max_batch_body_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        alias="TALENT_MAX_BATCH_BODY_BYTES",
+        description="the body cap of POST /v1/journeys/batch (up to 1,000 nominations)",
+    )
     accessibility_contact: str = Field(
         default="",
         alias="TALENT_ACCESSIBILITY_CONTACT",
@@ -178,6 +225,32 @@ class Settings(BaseSettings):
         description="the callback URL registered with the provider; unset: <this host>/dashboard/oidc/callback",
     )
 
+    # Retention per data category (PRODUCT §8.7, docs/retention.md): ISO 8601 periods.
+    retention_free_texts: str = Field(default="P6M", alias="TALENT_RETENTION_FREE_TEXTS")
+    retention_contact_data: str = Field(default="P1Y", alias="TALENT_RETENTION_CONTACT_DATA")
+    retention_idempotency_keys: str = Field(default="P7D", alias="TALENT_RETENTION_IDEMPOTENCY_KEYS")
+    retention_outbox_delivered: str = Field(default="P30D", alias="TALENT_RETENTION_OUTBOX_DELIVERED")
+    retention_dashboard_sessions: str = Field(default="P1D", alias="TALENT_RETENTION_DASHBOARD_SESSIONS")
+    retention_access_log: str = Field(default="P3Y", alias="TALENT_RETENTION_ACCESS_LOG")
+    retention_cron: str = Field(
+        default="0 3 * * *", alias="TALENT_RETENTION_CRON", description="when the retention schedule runs"
+    )
+    retention_time_zone: str = Field(default="Europe/Copenhagen", alias="TALENT_RETENTION_TIME_ZONE")
+
+    @field_validator(
+        "retention_free_texts",
+        "retention_contact_data",
+        "retention_idempotency_keys",
+        "retention_outbox_delivered",
+        "retention_dashboard_sessions",
+        "retention_access_log",
+    )
+    @classmethod
+    def _retention_period(cls, value: str) -> str:
+        """An ISO 8601 period such as P6M, refused at start-up when it is not one."""
+        parse_iso_duration(value)
+        return value
+
     def smtp_tls_mode(self) -> SmtpTls:
         """How SMTP is protected: TALENT_SMTP_TLS; else the old TALENT_SMTP_STARTTLS=true as required.
 
@@ -224,6 +297,28 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
             raise ValueError(f"TALENT_PUBLIC_URL must be an http(s) URL such as https://talent.example.dk: {value!r}")
         return value.rstrip("/")
+
+    def old_vault_keys(self) -> tuple[bytes, ...]:
+        """The retired-but-still-readable key-encryption keys of a rotation in progress (TALENT_VAULT_OLD_KEYS)."""
+        if self.vault_old_keys is None:
+            return ()
+        keys: list[bytes] = []
+        for encoded in re.split(r"[\s,]+", self.vault_old_keys.get_secret_value().strip()):
+            if not encoded:
+                continue
+            try:
+                key = base64.b64decode(encoded, validate=True)
+            except binascii.Error:
+                key = b""
+            if len(key) != 32:
+                # Never quote the value: it is a key.
+                raise ValueError("TALENT_VAULT_OLD_KEYS must hold base64 keys of exactly 32 bytes each")
+            keys.append(key)
+        return tuple(keys)
+
+    def erasure_ledger_path(self) -> Path:
+        """Where the erasure ledger is kept: TALENT_ERASURE_LEDGER, else erasure-ledger.jsonl in the data dir."""
+        return self.erasure_ledger if self.erasure_ledger is not None else self.data_dir / "erasure-ledger.jsonl"
 
     def master_key(self) -> bytes:
         """The vault's key-encryption key: TALENT_VAULT_KEY, else a development key in the data dir.

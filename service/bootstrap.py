@@ -19,11 +19,14 @@ from temporalio.client import Client
 
 from activities.journey import JourneyActivities
 from activities.notify import Notifier, SmtpConfig, SmtpMailer, WebhookConfig, WebhookSender
+from activities.retention import RetentionActivities, rules_from
+from infra import telemetry
 from infra.auth import Authenticator
 from infra.logging import configure_logging
 from infra.oidc import OidcClient, oidc_from
-from infra.postgres import open_pool
+from infra.postgres import open_pool, vault_for
 from infra.settings import Settings
+from infra.telemetry import ObservedEventStore
 from infra.temporal import connect
 from store.catalog import Catalog
 from store.eventstore import EventStore
@@ -55,16 +58,20 @@ class WorkerComponents:
     vault: PeopleVault
     journey: JourneyActivities
     notifier: Notifier
+    #: The scheduled retention run (workflows/retention.py, docs/retention.md).
+    retention: RetentionActivities
 
     @property
     def activities(self) -> Sequence[Callable[..., Any]]:
         """Every activity function the worker registers."""
-        return [self.journey.append_events, self.notifier.deliver]
+        return [self.journey.append_events, self.notifier.deliver, self.retention.apply]
 
 
 def configure(settings: Settings, *, level: str | None = None) -> None:
     """Logging as configured (TALENT_LOG_FORMAT, TALENT_LOG_LEVEL, or `level`); first, before anything logs."""
     configure_logging(fmt=settings.log_format, level=level or settings.log_level)
+    # Traces over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set (before the Temporal client is made).
+    telemetry.configure_tracing(settings.otel_endpoint, "talent-journey")
 
 
 @contextlib.asynccontextmanager
@@ -107,8 +114,8 @@ def resources(
     return Resources(
         settings=settings,
         pool=pool,
-        store=EventStore(pool),
-        vault=PeopleVault(pool, settings.master_key()),
+        store=ObservedEventStore(pool),
+        vault=vault_for(pool, settings),
         catalog=Catalog(pool),
         temporal=temporal,
         authenticator=authenticator if authenticator is not None else authenticator_from(settings),
@@ -149,8 +156,8 @@ def _mailer(settings: Settings) -> SmtpMailer | None:
 async def worker_components(settings: Settings, pool: asyncpg.Pool[asyncpg.Record]) -> AsyncIterator[WorkerComponents]:
     """The worker's activities on `pool`: the vault with the settings' key, e-mail and webhooks as
     configured (a webhook URL without a secret is refused here); the HTTP client closed on exit."""
-    store = EventStore(pool)
-    vault = PeopleVault(pool, settings.master_key())
+    store = ObservedEventStore(pool)
+    vault = vault_for(pool, settings)
     mailer = _mailer(settings)
     async with httpx.AsyncClient() as http:
         webhook = None
@@ -162,4 +169,5 @@ async def worker_components(settings: Settings, pool: asyncpg.Pool[asyncpg.Recor
             vault=vault,
             journey=JourneyActivities(store),
             notifier=Notifier(pool, vault, mailer=mailer, webhook=webhook, public_url=settings.public_url),
+            retention=RetentionActivities(pool, vault, rules_from(settings)),
         )

@@ -6,13 +6,16 @@ writer), by the typed journey client. Refusals are the domain's errors or `servi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import asyncpg
 import orjson
 import structlog
 
@@ -204,6 +207,12 @@ async def execute(
 
 #: The states in which a journey holds one of its cohort's places (capacity, PRODUCT §8.4).
 SEATED_STATES = frozenset({"enrolled", "active"})
+#: Per cohort, this process's approvals waiting for the seat lock (gone once none is waiting).
+_seat_queues: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+#: Per pool (by id; gone once nobody holds it), the seat locks this process holds or waits for: at
+#: most the pool's size less one, so a holder always finds a connection for the work it does
+#: under its lock, however many cohorts approve at once.
+_seat_holders: weakref.WeakValueDictionary[int, asyncio.Semaphore] = weakref.WeakValueDictionary()
 
 
 @asynccontextmanager
@@ -230,17 +239,30 @@ async def _seat_taken(resources: Resources, journey_id: str) -> AsyncIterator[No
         yield
         return
     key = f"cohort-seats:{cohort.cohort_id}"
-    async with resources.pool.acquire() as conn:
+    # Approvals in this process queue here first, holding no connection: waiting in
+    # pg_advisory_lock each would hold one of the pool's, and with more waiters than the pool has
+    # connections the holder could never get the ones it needs to count and to answer (a deadlock).
+    # Each holder takes one connection for its lock and needs another, now and then, for its work:
+    # with fewer holders than connections, one is always free (approvals in several cohorts at once).
+    queue = _seat_queues.setdefault(cohort.cohort_id, asyncio.Lock())
+    pool = resources.pool
+    holders = _seat_holders.setdefault(id(pool), asyncio.Semaphore(max(1, pool.get_max_size() - 1)))
+    async with queue, holders, pool.acquire() as conn:
         await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", key)
         try:
-            counts = await cohorts_view.counts_by_state(resources.pool, cohort.cohort_id)
+            counts = await cohorts_view.counts_by_state(pool, cohort.cohort_id)
             seated = sum(n for state, n in counts.items() if state in SEATED_STATES)
             if seated >= cohort.capacity:
                 log.info("cohort_full", journey_id=journey_id, cohort_id=cohort.cohort_id, capacity=cohort.capacity)
                 raise CohortFull(cohort.capacity)
             yield
         finally:
-            await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
+            try:
+                await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
+            except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError) as exc:
+                # The connection died (PostgreSQL crashed or restarted): its session's lock went
+                # with it, and the error that matters is the one that ended the work, if any.
+                log.warning("seat_unlock_lost", cohort_id=cohort.cohort_id, error=type(exc).__name__)
 
 
 async def _execute(
@@ -260,6 +282,8 @@ async def _execute(
             unstored = {f"{field}_ref": _UNSTORED if field in given else None for field in texts or {}}
             check = await client.check(journey_id, build(unstored))
             if not check.accepted:
+                if (replay := await _replayed(resources, journey_id, update_id)) is not None:
+                    return replay
                 raise DomainError(check.code or "refused", check.message or "refused", kind=check.kind)
             if not check.changes:
                 # A repeat (a meeting logged again): nothing to record, so no text to keep either.
@@ -279,9 +303,15 @@ async def _execute(
         try:
             events = (await client.send(journey_id, built, update_id=update_id)).events
         except (DomainError, JourneyNotRunning):
+            # A retry of a command already applied (its first answer was lost): the same answer.
+            # Its texts are the first one's (the same ids): they stay.
+            if (replay := await _replayed(resources, journey_id, update_id)) is not None:
+                return replay
             await resources.vault.discard_texts(ref for ref in refs.values() if ref)
             raise
     except JourneyNotRunning as exc:
+        if (replay := await _replayed(resources, journey_id, update_id)) is not None:
+            return replay  # a retried withdrawal, say, that ended the journey the first time
         # An outcome is a fact about a career: it is taken after the close (§8.4). It carries no
         # text, so it can be built here without storing any.
         outcome = build({}) if not texts else None
@@ -299,6 +329,24 @@ async def _execute(
     body = await status(resources, journey_id)
     body["events"] = events
     return body
+
+
+async def _replayed(resources: Resources, journey_id: str, update_id: str) -> dict[str, Any] | None:
+    """The answer to a command the journey refuses because it already took it (a retry with the
+    same update id whose first answer was lost), or None.
+
+    Temporal deduplicates an update id only within one run of the workflow and while it keeps the
+    update's outcome; the journey's own refusal ("already decided") or its end would answer a
+    retry otherwise. The events record the update id they answer (their correlation id; an
+    outcome after the end, its causation id): a retry gets the status and the events the first
+    attempt caused. Asked only on a refusal.
+    """
+    stream = await resources.store.read_stream(stream_id_for(journey_id))
+    events = [r.event_type for r in stream if update_id in (r.metadata.correlation_id, r.metadata.causation_id)]
+    if not events:
+        return None
+    log.info("command_replayed", journey_id=journey_id, update_id=update_id, events=events)
+    return {**await status(resources, journey_id), "events": events}
 
 
 async def append_after_end(

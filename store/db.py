@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from importlib import resources
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -95,6 +97,73 @@ async def instance_key_id(conn: Connection) -> str | None:
     return found
 
 
+# Statements that leave state in the session, beyond their transaction: a session-level advisory
+# lock (not `_xact_`), LISTEN, a plain or SESSION `SET` (not `SET LOCAL`), `set_config(..., false)`
+# or with a computed third argument, an SQL cursor or prepared statement, a temporary table.
+_SESSION_STATE = re.compile(
+    r"pg_(try_)?advisory_lock(_shared)?\s*\("
+    r"|(^|;)\s*(LISTEN|DECLARE|PREPARE|SET(?!\s+LOCAL\b)|RESET|DISCARD)\b"
+    r"|set_config\s*\((?![^()]*,\s*true\s*\))"
+    r"|\bCREATE\s+(GLOBAL\s+|LOCAL\s+)?(TEMP|TEMPORARY|UNLOGGED\s+TEMP)\b",
+    re.IGNORECASE,
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def leaves_session_state(query: str) -> bool:
+    """Whether `query` may leave state in the session after its transaction ends (see `LeanConnection`)."""
+    return _SESSION_STATE.search(query) is not None
+
+
+class LeanConnection(asyncpg.Connection):
+    """A pooled connection whose release costs no round trip unless the session holds state.
+
+    asyncpg resets every connection going back to its pool with `SELECT pg_advisory_unlock_all();
+    CLOSE ALL; UNLISTEN *; RESET ALL`: a round trip per pooled call, for state almost no statement
+    here leaves behind. This class notes every statement it runs (`leaves_session_state`: session
+    advisory locks, LISTEN, session SET, SQL cursors and prepared statements, temporary tables)
+    and listeners added, and sends that reset query only when one ran since the last reset: the
+    cohort's seat lock (`pg_advisory_lock`) still pays it, so a lock its `finally` could not
+    release (a cancelled unlock) never outlives the lease. An open transaction is always rolled
+    back by asyncpg itself, before the reset query. A server-side function that sets session
+    state is not seen: none here does (their `set_config` calls are transaction-local).
+    """
+
+    __slots__ = ("_session_state",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._session_state = False
+
+    @property
+    def holds_session_state(self) -> bool:
+        """Whether a statement that may leave session state ran since the last reset."""
+        return self._session_state
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109 - asyncpg's signature
+        if not self._session_state and leaves_session_state(query):
+            self._session_state = True
+        return await super().execute(query, *args, timeout=timeout)
+
+    async def _get_statement(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        # Every prepared path (fetch*, execute with arguments, executemany, cursor, prepare).
+        if not self._session_state and leaves_session_state(query):
+            self._session_state = True
+        return await super()._get_statement(query, *args, **kwargs)  # type: ignore[misc]
+
+    async def add_listener(self, channel: str, callback: Any) -> None:
+        self._session_state = True
+        await super().add_listener(channel, callback)
+
+    def get_reset_query(self) -> str:
+        """The full reset query after a statement that may have left session state; else none."""
+        return super().get_reset_query() if self._session_state else ""
+
+    async def reset(self, *, timeout: float | None = None) -> None:  # noqa: ASYNC109 - asyncpg's signature
+        await super().reset(timeout=timeout)
+        self._session_state = False
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool[asyncpg.Record]:
     """A pool for the service; statements are prepared and cached per connection.
 
@@ -102,6 +171,8 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asy
     keeps re-planning it per call, which cost as much as executing it (measured: 0.35 ms plan,
     0.37 ms run). Every statement here is keyed by primary or indexed columns, so a generic plan
     is as good as a custom one.
+
+    Connections are `LeanConnection`s: giving one back costs a round trip only if it holds session state.
     """
     pool = await asyncpg.create_pool(
         dsn,
@@ -109,6 +180,7 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asy
         max_size=max_size,
         command_timeout=60,
         server_settings={"plan_cache_mode": "force_generic_plan"},
+        connection_class=LeanConnection,
     )
     assert pool is not None
     return pool

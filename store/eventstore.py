@@ -25,13 +25,26 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from domain import events as e
 from domain.journey import JourneyState, evolve
+from domain.kpis import FACT_TYPES, FactsFold, fold_facts
+from domain.programme import Cohort, Programme
 from domain.status import JourneyStatus, status_of
 from store.db import Connection
-from store.projection import OutboxRow, Projection, StatusRow, access_for, project, status_row
+from store.projection import (
+    KPI_COLUMNS,
+    OutboxRow,
+    Projection,
+    StatusRow,
+    access_for,
+    kpi_shard,
+    kpis_row,
+    project,
+    rows_of,
+)
 from store.views import journeys as views
 
 
@@ -123,11 +136,49 @@ WITH guard AS (
       FROM unnest($24::uuid[], $25::uuid[], $26::text[], $27::text[], $28::text[], $29::text[])
            AS o(notification_id, event_id, channel, template, recipient_role, recipient_id)
      WHERE EXISTS (SELECT 1 FROM ins)
+), kpis AS (
+    INSERT INTO journey_kpis (journey_id, programme_id, cohort_id, version, counters, horizon_ends, horizon_flags,
+                              days_to_appointment)
+    SELECT $9, $11, $10, $20, $31::int[], $32::timestamptz[], $33::int[], $34::int
+     WHERE EXISTS (SELECT 1 FROM ins)
+    ON CONFLICT (journey_id) DO UPDATE SET
+        version = EXCLUDED.version, counters = EXCLUDED.counters, horizon_ends = EXCLUDED.horizon_ends,
+        horizon_flags = EXCLUDED.horizon_flags, days_to_appointment = EXCLUDED.days_to_appointment
+     WHERE journey_kpis.version < EXCLUDED.version
+), totals AS (
+    -- The change of the journey's counters (against its row as it stood before this statement;
+    -- none yet: all of them) added to its cohort's shard.
+    INSERT INTO kpi_totals AS t (cohort_id, shard, programme_id, counters)
+    SELECT $10, $35, $11, ARRAY(
+               SELECT n.v - coalesce(o.v, 0)
+                 FROM unnest($31::int[]) WITH ORDINALITY AS n(v, i)
+                 LEFT JOIN unnest((SELECT counters FROM journey_kpis WHERE journey_id = $9))
+                      WITH ORDINALITY AS o(v, i) USING (i)
+                ORDER BY i)
+     WHERE EXISTS (SELECT 1 FROM ins)
+    ON CONFLICT (cohort_id, shard) DO UPDATE SET counters = ARRAY(
+               SELECT a + b FROM unnest(t.counters, EXCLUDED.counters) WITH ORDINALITY AS u(a, b, i) ORDER BY i)
 )
 SELECT stream_version, global_position FROM ins ORDER BY stream_version
 """
 
 _STATUS_COPY_COLUMNS = (*StatusRow.COLUMNS, "updated_at")
+
+# After a checkpoint: the checkpoint's own (transaction_id, global_position) is the key to go past;
+# a checkpoint that names no event makes it NULL, so the page is empty (and `_read_all` then checks
+# whether the position exists: one extra round trip at the feed's end, not one per page).
+_READ_ALL = """
+SELECT {columns} FROM events
+ WHERE (transaction_id, global_position) > (
+           SELECT max(transaction_id), max(global_position) FROM events WHERE global_position = $1)
+   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY transaction_id, global_position
+ LIMIT $2"""
+_READ_ALL_FROM_START = """
+SELECT {columns} FROM events
+ WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY transaction_id, global_position
+ LIMIT $1"""
 
 
 def _record(row: asyncpg.Record) -> e.RecordedEvent:
@@ -155,14 +206,14 @@ def journey_id_of(stream_id: str) -> str:
 class EventStore:
     """Append to and read journey streams; keep the read models and outbox in step.
 
-    Folded states are cached per stream by version. A cached state at version N is exactly the
+    Folded states (with their KPI facts) are cached per stream by version. A cached state at version N is exactly the
     fold of the stream's first N events (events never change), so a hit is always correct; an
     append guarded by `expected_version == N` can project from it without reading the stream.
     """
 
     def __init__(self, pool: asyncpg.Pool[asyncpg.Record], *, cache_size: int = 10_000) -> None:
         self._pool = pool
-        self._cache: OrderedDict[str, JourneyState] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[JourneyState, FactsFold]] = OrderedDict()
         self._cache_size = cache_size
 
     # -- writing ---------------------------------------------------------------------------------
@@ -201,12 +252,12 @@ class EventStore:
         events: Sequence[e.NewEvent],
         metadata: e.EventMetadata,
     ) -> AppendResult:
-        before = await self._state_at(conn, stream_id, expected_version)
+        before, facts = await self._state_at(conn, stream_id, expected_version)
         if before is not None and before.version != expected_version:
             # The stream is elsewhere: an earlier try of this very append, or a conflict.
             return await self._settle(conn, stream_id, expected_version, events)
         try:
-            projection = project(stream_id, before, events)
+            projection = project(stream_id, before, events, facts)
         except ValueError as exc:  # events that cannot start or continue this stream
             raise ConcurrencyError(stream_id, expected_version, before.version if before else 0) from exc
         args = _append_args(stream_id, journey_id, expected_version, events, metadata, projection)
@@ -220,7 +271,7 @@ class EventStore:
             # The caller may still roll back: cache nothing we cannot be sure of.
             self._cache.pop(stream_id, None)
         else:
-            self._remember(stream_id, projection.state)
+            self._remember(stream_id, projection.state, projection.facts)
         return AppendResult(
             stream_id=stream_id,
             versions=tuple(r["stream_version"] for r in rows),
@@ -256,15 +307,30 @@ class EventStore:
         self._cache.pop(stream_id, None)
         raise ConcurrencyError(stream_id, expected_version, int(actual))
 
-    async def _state_at(self, conn: Connection, stream_id: str, version: int) -> JourneyState | None:
-        """The folded state at `version` (from cache if possible), or the whole stream if shorter/longer."""
+    async def _state_at(
+        self, conn: Connection, stream_id: str, version: int
+    ) -> tuple[JourneyState | None, FactsFold | None]:
+        """The folded state and KPI facts at `version` (from cache if possible), or the whole stream's
+        if shorter/longer."""
         if version == 0:
-            return None
+            return None, None
         cached = self._cache.get(stream_id)
-        if cached is not None and cached.version == version:
+        if cached is not None and cached[0].version == version:
             self._cache.move_to_end(stream_id)
             return cached
-        return await self._fold_stream(conn, stream_id, until_version=version)
+        rows = await conn.fetch(
+            "SELECT event_type, schema_version, data::text AS data FROM events "
+            "WHERE stream_id = $1 AND stream_version <= $2 ORDER BY stream_version",
+            stream_id,
+            version,
+        )
+        state: JourneyState | None = None
+        facts = FactsFold()
+        for row in rows:
+            event = e.parse_event_json(row["event_type"], row["schema_version"], row["data"])
+            state = evolve(state, event)
+            facts = fold_facts(facts, event)
+        return state, facts
 
     async def _fold_stream(
         self,
@@ -288,8 +354,8 @@ class EventStore:
             state = evolve(state, e.parse_event_json(row["event_type"], row["schema_version"], row["data"]))
         return state
 
-    def _remember(self, stream_id: str, state: JourneyState) -> None:
-        self._cache[stream_id] = state
+    def _remember(self, stream_id: str, state: JourneyState, facts: FactsFold) -> None:
+        self._cache[stream_id] = (state, facts)
         self._cache.move_to_end(stream_id)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -324,27 +390,30 @@ class EventStore:
         self, after: int = 0, *, limit: int = 1000, conn: Connection | None = None
     ) -> list[e.RecordedEvent]:
         """Events after checkpoint `after` in commit order, never skipping a late commit (module doc)."""
+        return [_record(r) for r in await self.read_all_rows(after, limit=limit, conn=conn)]
+
+    async def read_all_rows(
+        self, after: int = 0, *, limit: int = 1000, columns: str = _EVENT_COLUMNS, conn: Connection | None = None
+    ) -> list[asyncpg.Record]:
+        """`read_all`'s events as rows of `columns` (a select list over `events`, constant text of the
+        caller's, never input), undecoded: for readers that pass rows on (the HR feed)."""
         if limit <= 0:
             raise ValueError("limit must be positive")
-        query = f"""
-            SELECT {_EVENT_COLUMNS} FROM events
-             WHERE (transaction_id, global_position) > (
-                       SELECT coalesce(max(transaction_id), '0'::xid8), coalesce(max(global_position), 0)
-                         FROM events WHERE global_position = $1)
-               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-             ORDER BY transaction_id, global_position
-             LIMIT $2"""
         if conn is None:
             async with self._pool.acquire() as acquired:
-                return await self._read_all(acquired, query, after, limit)
-        return await self._read_all(conn, query, after, limit)
+                return await self._read_all(acquired, after, limit, columns)
+        return await self._read_all(conn, after, limit, columns)
 
-    async def _read_all(self, conn: Connection, query: str, after: int, limit: int) -> list[e.RecordedEvent]:
-        if after > 0 and not await conn.fetchval(
+    async def _read_all(self, conn: Connection, after: int, limit: int, columns: str) -> list[asyncpg.Record]:
+        if after <= 0:
+            start: list[asyncpg.Record] = await conn.fetch(_READ_ALL_FROM_START.format(columns=columns), limit)
+            return start
+        rows: list[asyncpg.Record] = await conn.fetch(_READ_ALL.format(columns=columns), after, limit)
+        if not rows and not await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM events WHERE global_position = $1)", after
         ):
             raise UnknownPosition(f"no event at position {after}")
-        return [_record(r) for r in await conn.fetch(query, after, limit)]
+        return rows
 
     async def follow(self, after: int = 0, *, batch: int = 1000) -> AsyncIterator[e.RecordedEvent]:
         """Every event after `after` that is readable now, in commit order (pages through read_all)."""
@@ -358,62 +427,239 @@ class EventStore:
 
     # -- rebuilding ------------------------------------------------------------------------------
 
-    async def rebuild_read_models(self, *, batch: int = 5000) -> RebuildReport:
-        """Recompute journey_status and journey_access from the events, in one transaction.
+    async def rebuild_read_models(
+        self, *, batch: int = 5000, workers: int = 1, dsn: str | None = None
+    ) -> RebuildReport:
+        """Recompute journey_status, journey_access and the KPI projection from the events, in one transaction.
 
         Readers keep seeing the old rows until the rebuild commits (DELETE, not TRUNCATE, so no
         ACCESS EXCLUSIVE lock); concurrent appends wait on the EXCLUSIVE lock and then apply on
-        top, as their projections are folded from the same events.
+        top, as their projections are folded from the same events. Rows go in by COPY, in batches.
+
+        With `workers` > 1 and the database's `dsn`, the folding (Python, the rebuild's cost) is
+        spread over that many processes, each reading ranges of streams on its own connection in
+        the rebuild's exported snapshot (so every process sees exactly the same events); this
+        process writes what they return.
         """
         loop_started = time.monotonic()
-        streams = 0
-        count = 0
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("LOCK TABLE journey_status, journey_access IN EXCLUSIVE MODE")
+            await conn.execute("LOCK TABLE journey_status, journey_access, journey_kpis, kpi_totals IN EXCLUSIVE MODE")
             await conn.execute("DELETE FROM journey_status")
             await conn.execute("DELETE FROM journey_access")
-            status_rows: list[tuple[Any, ...]] = []
-            access_rows: list[tuple[str, str, str]] = []
-            now = await conn.fetchval("SELECT now()")
-            current: str | None = None
-            state: JourneyState | None = None
-
-            async def flush(final: bool = False) -> None:
-                if status_rows and (final or len(status_rows) >= batch):
-                    await conn.copy_records_to_table(
-                        "journey_status", records=status_rows, columns=_STATUS_COPY_COLUMNS
-                    )
-                    status_rows.clear()
-                if access_rows and (final or len(access_rows) >= batch):
-                    await conn.executemany(
-                        "INSERT INTO journey_access (journey_id, person_id, role) VALUES ($1, $2, $3) "
-                        "ON CONFLICT DO NOTHING",
-                        access_rows,
-                    )
-                    access_rows.clear()
-
-            cursor = conn.cursor(
-                "SELECT stream_id, event_type, schema_version, data::text FROM events "
-                "WHERE stream_id LIKE 'journey-%' ORDER BY stream_id, stream_version",
-                prefetch=batch,
+            await conn.execute("DELETE FROM journey_kpis")
+            await conn.execute("DELETE FROM kpi_totals")
+            now: datetime = await conn.fetchval("SELECT now()")
+            if workers > 1 and dsn is not None:
+                folded = await _fold_in_processes(conn, dsn, now, workers)
+            else:
+                folded = await _fold_here(conn, now, batch)
+            await conn.copy_records_to_table(
+                "kpi_totals",
+                records=[(c, shard, p, sums) for (c, shard), (p, sums) in folded.totals.items()],
+                columns=("cohort_id", "shard", "programme_id", "counters"),
             )
-            async for stream_id, event_type, schema_version, data in cursor:
-                if stream_id != current:
-                    if state is not None and current is not None:
-                        status_rows.append((*status_row(current, state).values(), now))
-                        await flush()
-                    current, state = stream_id, None
-                    streams += 1
-                event = e.parse_event_json(event_type, schema_version, data)
-                state = evolve(state, event)
-                journey_id = state.journey_id
-                access_rows.extend((journey_id, p, r) for p, r in access_for(event))
-                count += 1
-            if state is not None and current is not None:
-                status_rows.append((*status_row(current, state).values(), now))
-            await flush(final=True)
         self._cache.clear()
-        return RebuildReport(streams=streams, events=count, seconds=time.monotonic() - loop_started)
+        return RebuildReport(streams=folded.streams, events=folded.events, seconds=time.monotonic() - loop_started)
+
+
+_JOURNEY_EVENTS = (
+    "SELECT stream_id, event_type, schema_version, data::text FROM events "
+    "WHERE stream_id LIKE 'journey-%' {range} ORDER BY stream_id, stream_version"
+)
+
+
+class _NominationDecoder:
+    """Decodes stored TalentNominated data as `parse_event_json` does, each distinct programme and
+    cohort definition in it only once.
+
+    A nomination carries its whole programme and cohort, the same for every journey of a cohort,
+    and decoding them was two thirds of a rebuild's decoding. They are frozen models, so one
+    decoded value serves every nomination whose stored JSON of them is the same text (PostgreSQL
+    writes jsonb in one canonical form). The rest of the event is validated as usual, from its
+    parsed JSON (the parts passed as the models they decoded to).
+    """
+
+    _CURRENT = e.TalentNominated.model_fields["schema_version"].default
+    _LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._programmes: dict[bytes, Programme] = {}
+        self._cohorts: dict[bytes, Cohort] = {}
+
+    def __call__(self, schema_version: int, data: str) -> e.Event:
+        if schema_version != self._CURRENT:
+            return e.parse_event_json("TalentNominated", schema_version, data)
+        fields = orjson.loads(data)
+        programme, cohort = fields.get("programme"), fields.get("cohort")
+        if not isinstance(programme, dict) or not isinstance(cohort, dict):
+            return e.parse_event_json("TalentNominated", schema_version, data)
+        fields["programme"] = self._part(self._programmes, Programme, orjson.dumps(programme))
+        fields["cohort"] = self._part(self._cohorts, Cohort, orjson.dumps(cohort))
+        return e.TalentNominated.model_validate(fields)
+
+    def _part(self, cache: dict[bytes, Any], model: type[BaseModel], text: bytes) -> Any:
+        part = cache.get(text)
+        if part is None:
+            if len(cache) >= self._LIMIT:
+                cache.clear()
+            part = cache[text] = model.model_validate_json(text)
+        return part
+
+
+class _Folder:
+    """Folds journey events in (stream, version) order into read-model rows (a rebuild's work)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.status: list[tuple[Any, ...]] = []
+        self.kpis: list[tuple[Any, ...]] = []
+        self.access: list[tuple[str, str, str]] = []
+        self.totals: dict[tuple[str, int], tuple[str, list[int]]] = {}
+        self.streams = 0
+        self.events = 0
+        self._current: str | None = None
+        self._state: JourneyState | None = None
+        self._facts = FactsFold()
+        self._seen: set[tuple[str, str]] = set()
+        self._nomination = _NominationDecoder()
+
+    def add(self, stream_id: str, event_type: str, schema_version: int, data: str) -> bool:
+        """Fold one event; True when it started a new stream (the previous one's rows are written)."""
+        started = stream_id != self._current
+        if started:
+            self.finish()
+            self._current, self._state, self._facts = stream_id, None, FactsFold()
+            self._seen.clear()
+            self.streams += 1
+        if event_type == "TalentNominated":
+            event = self._nomination(schema_version, data)
+        else:
+            event = e.parse_event_json(event_type, schema_version, data)
+        state = self._state = evolve(self._state, event)
+        if event.type in FACT_TYPES:
+            self._facts = fold_facts(self._facts, event)
+        for grant in access_for(event):
+            if grant not in self._seen:
+                self._seen.add(grant)
+                self.access.append((state.journey_id, *grant))
+        self.events += 1
+        return started
+
+    def finish(self) -> None:
+        """Write the rows of the stream being folded (if any)."""
+        if self._state is None or self._current is None:
+            return
+        state, facts = self._state, self._facts
+        status, kpis = rows_of(self._current, state, facts)
+        self.status.append((*status.values(), self.now))
+        self.kpis.append(kpis_row(state, kpis))
+        key = (status.cohort_id, kpi_shard(status.journey_id))
+        _, sums = self.totals.setdefault(key, (status.programme_id, [0] * len(kpis.counters)))
+        for i, n in enumerate(kpis.counters):
+            sums[i] += n
+        self._state = None
+
+    def take(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[str, str, str]]]:
+        """The finished rows so far, handed over and forgotten."""
+        taken = (self.status, self.kpis, self.access)
+        self.status, self.kpis, self.access = [], [], []
+        return taken
+
+
+async def _copy_rows(
+    conn: Connection,
+    status: list[tuple[Any, ...]],
+    kpis: list[tuple[Any, ...]],
+    access: list[tuple[str, str, str]],
+) -> None:
+    if status:
+        await conn.copy_records_to_table("journey_status", records=status, columns=_STATUS_COPY_COLUMNS)
+        await conn.copy_records_to_table("journey_kpis", records=kpis, columns=KPI_COLUMNS)
+    if access:
+        # The tables were emptied by the rebuild and each journey's rows are distinct: plain COPY.
+        await conn.copy_records_to_table("journey_access", records=access, columns=("journey_id", "person_id", "role"))
+
+
+async def _fold_here(conn: Connection, now: datetime, batch: int) -> _Folder:
+    """Fold every journey stream in this process, writing rows in batches of `batch` journeys."""
+    folder = _Folder(now)
+    cursor = conn.cursor(_JOURNEY_EVENTS.format(range=""), prefetch=batch)
+    async for stream_id, event_type, schema_version, data in cursor:
+        if folder.add(stream_id, event_type, schema_version, data) and len(folder.status) >= batch:
+            await _copy_rows(conn, *folder.take())
+    folder.finish()
+    await _copy_rows(conn, *folder.take())
+    return folder
+
+
+async def _fold_in_processes(conn: Connection, dsn: str, now: datetime, workers: int) -> _Folder:
+    """Fold ranges of streams in `workers` processes in this transaction's snapshot; write their rows here."""
+    import asyncio
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    snapshot: str = await conn.fetchval("SELECT pg_export_snapshot()")
+    # Range bounds from a sample of the stream ids (about 1% of the table's pages): ranges need not
+    # be even, only many enough (8 per process) to keep the processes busy to the end.
+    sample = sorted(
+        {
+            r[0]
+            for r in await conn.fetch(
+                "SELECT stream_id FROM events TABLESAMPLE SYSTEM (1) WHERE stream_id LIKE 'journey-%'"
+            )
+        }
+    )
+    parts = workers * 8
+    bounds = sorted({sample[len(sample) * k // parts] for k in range(1, parts)}) if sample else []
+    ranges = list(zip([None, *bounds], [*bounds, None], strict=True))
+    total = _Folder(now)
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [loop.run_in_executor(pool, _fold_range, dsn, snapshot, now, lo, hi) for lo, hi in ranges]
+        for done in asyncio.as_completed(futures):
+            status, kpis, access, totals, streams, events = await done
+            await _copy_rows(conn, status, kpis, access)
+            total.streams += streams
+            total.events += events
+            for key, (programme_id, sums) in totals.items():
+                _, into = total.totals.setdefault(key, (programme_id, [0] * len(sums)))
+                for i, n in enumerate(sums):
+                    into[i] += n
+    return total
+
+
+def _fold_range(
+    dsn: str, snapshot: str, now: datetime, low: str | None, high: str | None
+) -> tuple[
+    list[tuple[Any, ...]],
+    list[tuple[Any, ...]],
+    list[tuple[str, str, str]],
+    dict[tuple[str, int], tuple[str, list[int]]],
+    int,
+    int,
+]:
+    """(In a worker process.) The rows of the journey streams in [low, high) as of `snapshot`."""
+    import asyncio
+
+    async def fold() -> _Folder:
+        folder = _Folder(now)
+        conn = await asyncpg.connect(dsn)
+        try:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                await conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")  # the exporter's own text
+                where = ("AND stream_id >= $1 " if low is not None else "AND $1::text IS NULL ") + (
+                    "AND stream_id < $2" if high is not None else "AND $2::text IS NULL"
+                )
+                cursor = conn.cursor(_JOURNEY_EVENTS.format(range=where), low, high, prefetch=5000)
+                async for stream_id, event_type, schema_version, data in cursor:
+                    folder.add(stream_id, event_type, schema_version, data)
+        finally:
+            await conn.close()
+        folder.finish()
+        return folder
+
+    f = asyncio.run(fold())
+    return f.status, f.kpis, f.access, f.totals, f.streams, f.events
 
 
 def _append_args(
@@ -457,4 +703,6 @@ def _append_args(
         [o.recipient_role for o in outbox],
         [o.recipient_id for o in outbox],
         s.leaders_leader_id,
+        *kpis_row(projection.state, projection.kpis)[4:],
+        kpi_shard(journey_id),
     ]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from domain import events as e
 from domain.journey import JourneyState, evolve
+from domain.kpis import FactsFold, KpiRow, fold_facts, kpi_row_of_data
 from domain.notifications import notifications_for
 from domain.status import dump_status, status_data
 
@@ -78,13 +81,60 @@ class Projection:
 
     state: JourneyState
     status: StatusRow
+    facts: FactsFold
+    kpis: KpiRow
     access: list[tuple[str, str]] = field(default_factory=list)
     outbox: list[OutboxRow] = field(default_factory=list)
 
 
+#: The columns of journey_kpis, in `kpis_row` order.
+KPI_COLUMNS = (
+    "journey_id",
+    "programme_id",
+    "cohort_id",
+    "version",
+    "counters",
+    "horizon_ends",
+    "horizon_flags",
+    "days_to_appointment",
+)
+#: kpi_totals keeps each cohort's counters in this many rows (shards), by journey.
+KPI_SHARDS = 8
+
+
+def kpi_shard(journey_id: str) -> int:
+    """The kpi_totals shard a journey's counters are added to."""
+    return zlib.crc32(journey_id.encode()) % KPI_SHARDS
+
+
+def kpis_row(state: JourneyState, kpis: KpiRow) -> tuple[object, ...]:
+    """The journey_kpis row of a state's KPI share, in KPI_COLUMNS order (horizons only once completed)."""
+    evaluated = any(end is not None for end in kpis.horizon_ends)
+    return (
+        state.journey_id,
+        state.programme.id,
+        state.cohort.cohort_id,
+        state.version,
+        list(kpis.counters),
+        list(kpis.horizon_ends) if evaluated else None,
+        list(kpis.horizon_flags) if evaluated else None,
+        kpis.days_to_appointment,
+    )
+
+
 def status_row(stream_id: str, state: JourneyState) -> StatusRow:
     """The journey_status row for a state."""
+    return status_row_of(stream_id, state, status_data(state))
+
+
+def rows_of(stream_id: str, state: JourneyState, facts: FactsFold) -> tuple[StatusRow, KpiRow]:
+    """The journey_status row and the KPI share of a state (one status_data for both)."""
     data = status_data(state)
+    return status_row_of(stream_id, state, data), kpi_row_of_data(data, facts)
+
+
+def status_row_of(stream_id: str, state: JourneyState, data: dict[str, Any]) -> StatusRow:
+    """The journey_status row for a state and its status data."""
     return StatusRow(
         journey_id=state.journey_id,
         stream_id=stream_id,
@@ -120,12 +170,16 @@ def access_for(event: e.Event) -> list[tuple[str, str]]:
     return []
 
 
-def project(stream_id: str, state: JourneyState | None, new: Sequence[e.NewEvent]) -> Projection:
-    """Fold `new` onto `state` and collect the read-model and outbox rows they cause."""
+def project(
+    stream_id: str, state: JourneyState | None, new: Sequence[e.NewEvent], facts: FactsFold | None = None
+) -> Projection:
+    """Fold `new` onto `state` (and its KPI `facts`) and collect the read-model and outbox rows they cause."""
     access: list[tuple[str, str]] = []
     outbox: list[OutboxRow] = []
+    facts = facts if facts is not None else FactsFold()
     for item in new:
         state = evolve(state, item.event)
+        facts = fold_facts(facts, item.event)
         access.extend(access_for(item.event))
         for n in notifications_for(state, item.event):
             key = f"{n.channel}:{n.template}:{n.recipient_role}:{n.recipient_id}"
@@ -142,4 +196,5 @@ def project(stream_id: str, state: JourneyState | None, new: Sequence[e.NewEvent
             )
     if state is None:
         raise ValueError("nothing to project")
-    return Projection(state=state, status=status_row(stream_id, state), access=access, outbox=outbox)
+    status, kpis = rows_of(stream_id, state, facts)
+    return Projection(state=state, status=status, facts=facts, kpis=kpis, access=access, outbox=outbox)

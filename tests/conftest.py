@@ -15,6 +15,7 @@ import pytest
 from infra.postgres import create_database, drop_database, server_dsn
 from infra.settings import Settings
 from store.db import bind_instance, create_pool, key_id, migrate
+from store.vault import PeopleVault
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The session database's vault key: the database is bound to it (§8.3), so a worker or API
@@ -49,6 +50,9 @@ async def database_dsn() -> AsyncIterator[str]:
 async def pool(database_dsn: str) -> AsyncIterator[asyncpg.Pool]:
     """A connection pool on the session's database."""
     p = await create_pool(database_dsn, min_size=2, max_size=24)
+    # Vaults built on this pool key ids with the database's instance id key, as every process a
+    # test starts on the session database does (`infra.postgres.open_pool`).
+    await PeopleVault(p, SESSION_VAULT_KEY).open_id_key()
     yield p
     await p.close()
 

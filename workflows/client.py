@@ -52,6 +52,9 @@ UPDATES: Mapping[type[BaseModel], UpdateMethod] = {
     c.RecordErasure: _wf.record_erasure,
     c.AcknowledgeEscalation: _wf.acknowledge_escalation,
     c.ResolveEscalation: _wf.resolve_escalation,
+    c.AssessReadiness: _wf.assess_readiness,
+    c.DebriefLab: _wf.debrief_lab,
+    c.ProposeMentorMeeting: _wf.propose_mentor_meeting,
 }
 
 

@@ -41,7 +41,7 @@ APPEND_RETRY = RetryPolicy(
 DELIVERY_ATTEMPTS = 12
 DELIVERY_TIMEOUT = timedelta(minutes=2)
 # Delivery heartbeats after each message: a crashed worker's delivery is retried within this.
-DELIVERY_HEARTBEAT = timedelta(seconds=20)
+DELIVERY_HEARTBEAT = timedelta(seconds=5)
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
     backoff_coefficient=2.0,
@@ -456,6 +456,33 @@ class TalentJourneyWorkflow:
 
     @resolve_escalation.validator
     def _validate_resolve_escalation(self, command: c.ResolveEscalation) -> None:
+        self._check(command)
+
+    @workflow.update(name="assess_readiness")
+    async def assess_readiness(self, command: c.AssessReadiness) -> CommandResult:
+        """Rules 4: answer a stage of the readiness self-assessment."""
+        return await self._command(command)
+
+    @assess_readiness.validator
+    def _validate_assess_readiness(self, command: c.AssessReadiness) -> None:
+        self._check(command)
+
+    @workflow.update(name="debrief_lab")
+    async def debrief_lab(self, command: c.DebriefLab) -> CommandResult:
+        """Rules 4: debrief a dilemma lab session."""
+        return await self._command(command)
+
+    @debrief_lab.validator
+    def _validate_debrief_lab(self, command: c.DebriefLab) -> None:
+        self._check(command)
+
+    @workflow.update(name="propose_mentor_meeting")
+    async def propose_mentor_meeting(self, command: c.ProposeMentorMeeting) -> CommandResult:
+        """Rules 4: propose when the next mentor meeting is held."""
+        return await self._command(command)
+
+    @propose_mentor_meeting.validator
+    def _validate_propose_mentor_meeting(self, command: c.ProposeMentorMeeting) -> None:
         self._check(command)
 
     @workflow.signal(name="session_rescheduled")

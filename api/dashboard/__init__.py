@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.dashboard import actions, pages, signin
+from api.dashboard import actions, pages, purpose, signin
 
 router = APIRouter()
 router.include_router(signin.router)
 router.include_router(pages.router)
 router.include_router(actions.router)
+router.include_router(purpose.router)

@@ -33,9 +33,10 @@ from api.dashboard.session import (
     set_flash,
 )
 from api.deps import Deps, Resources, can_see
-from api.models import CohortPatchIn, NominationIn, RescheduleIn, RollCallIn
+from api.models import CohortPatchIn, Key, NominationIn, RescheduleIn, RollCallIn
 from api.problems import Problem
 from api.ratelimit import Budget, rate_limits
+from api.routers.clarity import DebriefIn, MeetingProposalIn, ReadinessIn
 from api.routers.journeys import COMMANDS, PATH_PARAMS
 from domain import commands as c
 from domain.errors import DomainError
@@ -226,6 +227,8 @@ async def journey_action(request: Request, resources: Deps, journey_id: str, for
     if isinstance(viewer, Response):
         return viewer
     t = viewer.texts
+    if form_name in CLARITY_FORMS:
+        return await _clarity_action(request, resources, viewer, form, journey_id, form_name)
     command = JOURNEY_FORMS.get(form_name)
     spec = _spec(command) if command is not None else None
     if spec is None or len(journey_id) > 100:
@@ -259,6 +262,102 @@ async def journey_action(request: Request, resources: Deps, journey_id: str, for
             talent_id=access.talent_id,
             texts={field: getattr(body, field) for field in spec.texts},
             people=[person for field in spec.people if (person := getattr(body, field)) is not None],
+        )
+    except (ValidationError, ValueError, DomainError, ServiceError, PersonErased) as exc:
+        code = _refusal(exc)
+        log.info("dashboard_command_refused", journey_id=journey_id, form=form_name, code=code)
+        set_flash(response, "error", code)
+        return response
+    except (RPCError, RuntimeError, asyncpg.PostgresConnectionError, OSError) as exc:
+        log.warning("dashboard_command_failed", journey_id=journey_id, error=type(exc).__name__)
+        set_flash(response, "error", "unavailable")
+        return response
+    log.info("dashboard_command_done", journey_id=journey_id, form=form_name)
+    set_flash(response, "ok", f"{_DONE}_{form_name}")
+    return response
+
+
+# -- clarity (issue 14, rules 4) -----------------------------------------------------------------
+
+#: A clarity form's name → the body its API route (`api.routers.clarity`) takes and the command it
+#: sends: the form checks the same roles and scope and makes the same service call as the route.
+CLARITY_FORMS: dict[str, tuple[type[BaseModel], type[c.Command]]] = {
+    "readiness": (ReadinessIn, c.AssessReadiness),
+    "debrief": (DebriefIn, c.DebriefLab),
+    "proposal": (MeetingProposalIn, c.ProposeMentorMeeting),
+}
+
+
+def _clarity_command(
+    actor: c.Actor, body: BaseModel, session_key: str | None
+) -> tuple[Callable[[dict[str, str | None]], c.Command], dict[str, str | None]]:
+    """The command a clarity form's body makes (as its API route builds it) and the texts for the vault."""
+    if isinstance(body, ReadinessIn):
+        readiness = body
+
+        def assess(refs: dict[str, str | None]) -> c.Command:
+            return c.AssessReadiness(
+                **actor, stage=readiness.stage, answer=readiness.answer, reason_ref=refs.get("reason_ref")
+            )
+
+        return assess, {"reason": readiness.reason}
+    if isinstance(body, DebriefIn):
+        debrief = body
+        key = TypeAdapter(Key).validate_python(session_key)
+
+        def debrief_lab(refs: dict[str, str | None]) -> c.Command:
+            return c.DebriefLab(**actor, session_key=key, clarity=debrief.clarity, notes_ref=refs.get("notes_ref"))
+
+        return debrief_lab, {"notes": debrief.notes}
+    if not isinstance(body, MeetingProposalIn):  # pragma: no cover - CLARITY_FORMS names these three
+        raise ValueError("unknown clarity form")
+    starts_at = body.starts_at
+
+    def propose(_: dict[str, str | None]) -> c.Command:
+        return c.ProposeMentorMeeting(**actor, starts_at=starts_at)
+
+    return propose, {}
+
+
+async def _clarity_action(
+    request: Request, resources: Resources, viewer: Viewer, form: FormData, journey_id: str, form_name: str
+) -> Response:
+    """A clarity form (readiness, debrief, proposal): the same role and scope checks as its API
+    route, then the same service call; back to the page with the outcome."""
+    t = viewer.texts
+    model, command = CLARITY_FORMS[form_name]
+    if len(journey_id) > 100:
+        return error_page(request, t, viewer, 404, "not_found", "not_found_text")
+    if viewer.role not in roles_for(command):
+        return error_page(request, t, viewer, 403, "forbidden", "forbidden_text")
+    access = await journeys_view.access(resources.pool, viewer.principal, journey_id)
+    if access is None:
+        return error_page(request, t, viewer, 404, "not_found", "not_found_text")
+    if not access.may_act:
+        return error_page(request, t, viewer, 403, "forbidden", "read_only_text")
+    next_page = form.get("next")
+    response = redirect(
+        safe_next(next_page if isinstance(next_page, str) else None)
+        if next_page
+        else f"/dashboard/journeys/{journey_id}"
+    )
+    try:
+        data = form_fields(form, model, skip=frozenset({"session_key"}))
+        if form_name == "proposal" and "starts_at" in data:
+            # A browser's datetime-local has no offset: it is the programme's local time.
+            row = await journeys_view.status(resources.pool, journey_id)
+            zone = await _cohort_zone(resources, row.cohort_id if row is not None else "")
+            data["starts_at"] = _local(str(data["starts_at"]), zone)
+        body = model.model_validate(data)
+        key = form.get("session_key")
+        build, texts = _clarity_command(service.actor(viewer.principal), body, key if isinstance(key, str) else None)
+        await service.execute(
+            resources,
+            journey_id,
+            build,
+            update_id=_update_id(viewer, form),
+            talent_id=access.talent_id,
+            texts=texts,
         )
     except (ValidationError, ValueError, DomainError, ServiceError, PersonErased) as exc:
         code = _refusal(exc)

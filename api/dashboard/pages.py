@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 import asyncpg
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
+from api.access import touched
 from api.dashboard import charts, views
 from api.dashboard.charts import Series
+from api.dashboard.clarity_forms import clarity_forms
 from api.dashboard.present import Presenter
 from api.dashboard.render import (
     current_viewer,
@@ -35,6 +38,8 @@ router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 #: Rows of a list on the cohort page before "show all".
 SHOWN = 15
+#: Journeys a page of the cohort page's journey table lists.
+COHORT_PAGE = 100
 
 # -- pages ---------------------------------------------------------------------------------------
 
@@ -121,8 +126,17 @@ async def nominate_page(request: Request, resources: Deps) -> Response:
 
 
 @router.get("/cohorts/{cohort_id}")
-async def cohort_page(request: Request, resources: Deps, cohort_id: str) -> Response:
-    """A cohort: the funnel, counts by state, at-risk journeys, this week's deadlines, escalations, KPIs."""
+async def cohort_page(
+    request: Request,
+    resources: Deps,
+    cohort_id: str,
+    order: Literal["id", "state"] = "id",
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Response:
+    """A cohort: the funnel, counts by state, at-risk journeys, this week's deadlines, escalations, KPIs.
+
+    The journeys table is paged (`COHORT_PAGE` a page, in `order`); the tiles count the whole cohort.
+    """
 
     async def build(viewer: Viewer, p: Presenter) -> Response:
         t = viewer.texts
@@ -131,13 +145,16 @@ async def cohort_page(request: Request, resources: Deps, cohort_id: str) -> Resp
             return error_page(request, t, viewer, 404, "not_found", "not_found_text")
         programme = await p.programme(cohort.programme_id, cohort.programme_version)
         zone = p.zone(programme)
-        journeys = await journeys_view.of_cohort(resources.pool, cohort_id)
-        at_risk = await journeys_view.of_cohort(resources.pool, cohort_id, at_risk_only=True)
+        listed = await cohorts_view.journeys(resources.pool, cohort_id, order=order, offset=offset, limit=COHORT_PAGE)
+        journeys = list(listed.rows)
+        touched(journeys=[j.journey_id for j in journeys])
+        at_risk = await cohorts_view.at_risk_journeys(resources.pool, cohort_id)
         deadlines = await cohorts_view.deadlines(resources.pool, cohort_id, p.now, p.now + timedelta(days=7))
         await p.load_people(
             [viewer.principal.person_id]
             + [j.talent_id for j in journeys]
             + [j.nearest_leader_id for j in journeys]
+            + [j.talent_id for j in at_risk]
             + [d.talent_id for d in deadlines]
         )
         report = await kpis_view.cohort_report(resources.pool, cohort_id, as_of=p.now)
@@ -146,7 +163,18 @@ async def cohort_page(request: Request, resources: Deps, cohort_id: str) -> Resp
         funnel_chart = charts.bar_chart(
             "", [(t(f"funnel_{stage}"), [(Series("", "c-main"), n)], None) for stage, n in stages.items()]
         )
-        summary = await cohorts_view.summary(resources.pool, cohort_id)
+        # The running ladders as `views.open_escalations` presents them, their ladders read alone.
+        ladders = await cohorts_view.open_ladders(resources.pool, cohort_id)
+        touched(journeys=[x.journey_id for x in ladders])
+        await p.load_people([x.talent_id for x in ladders] + [x.ladder.acknowledged_by for x in ladders])
+        escalations = [
+            p.open_escalation(
+                x.journey_id, x.cohort_id, x.talent_id, x.ladder, await p.programme(x.programme_id, x.programme_version)
+            )
+            for x in ladders
+        ]
+        base = request.url.path
+        shown_to = listed.offset + len(journeys)
         return render(
             request,
             "cohort.html",
@@ -157,12 +185,23 @@ async def cohort_page(request: Request, resources: Deps, cohort_id: str) -> Resp
             programme=programme,
             zone=zone,
             journeys=journeys,
-            counts=summary.counts,
-            summary=summary,
+            listed=listed,
+            order=order,
+            orders={key: f"{base}?{urlencode({'order': key})}" for key in ("id", "state")},
+            prev_url=(
+                f"{base}?{urlencode({'order': order, 'offset': max(0, listed.offset - COHORT_PAGE)})}"
+                if listed.offset > 0
+                else None
+            ),
+            next_url_page=(
+                f"{base}?{urlencode({'order': order, 'offset': shown_to})}" if shown_to < listed.total else None
+            ),
+            counts=await cohorts_view.counts_by_state(resources.pool, cohort_id),
+            open_escalations=await cohorts_view.open_escalations(resources.pool, cohort_id),
             funnel=funnel_chart,
             at_risk=at_risk,
             deadlines=deadlines,
-            escalations=await views.open_escalations(resources, p, cohort_id),
+            escalations=escalations,
             kpi_charts=views.kpi_charts(t, kpis, programme) if kpis is not None else [],
             kpis=kpis,
             shown=SHOWN,
@@ -235,6 +274,14 @@ async def journey_page(request: Request, resources: Deps, journey_id: str) -> Re
             all_escalations=row.escalations,
             timeline=p.timeline(events, programme),
             forms=views.journey_forms(viewer, row, programme, may_act=access is not None and access.may_act),
+            clarity_forms=clarity_forms(
+                viewer,
+                row,
+                programme,
+                await resources.catalog.cohort(row.cohort_id) if row.readiness is not None else None,
+                may_act=access is not None and access.may_act,
+                now=p.now,
+            ),
             read_only=access is not None and not access.may_act,
             today=p.now.astimezone(p.zone(programme)).date().isoformat(),
             p=p,

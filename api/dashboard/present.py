@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from api.access import touched
 from api.dashboard.i18n import Texts
 from domain import wording
 from domain.events import RecordedEvent
@@ -115,6 +116,7 @@ class Presenter:
         A record that will not decrypt shows as "unavailable" (the vault logs it); the page goes on.
         """
         wanted = {p for p in person_ids if p and p != SYSTEM_ACTOR and p not in self._names}
+        touched(people=wanted)  # whose names the page shows: the access log's people (§8.7)
         found = await self._vault.read_people(wanted)
         for person_id in wanted:
             data = found.get(person_id)
@@ -309,4 +311,17 @@ class Presenter:
             values["due"] = self.when_long(data["due_at"], zone)
         if "awaiting" in data:
             values["tracks"] = ", ".join(self.track_title(str(k), programme) for k in data["awaiting"])
+        # Rules 4 (issue 14): the readiness self-assessment, lab debriefs, the clarified outcome.
+        if "stage" in data:
+            values["stage"] = t.value(str(data["stage"]))
+        if "answer" in data:
+            answer = str(data["answer"])
+            values["answer"] = t(answer) if answer in ("yes", "no") else t.value(answer)
+        if "clarity" in data:
+            values["clarity"] = f"{data['clarity']}/5" if data["clarity"] is not None else "–"
+        if "clarified" in data:
+            clarified = data["clarified"]
+            values["clarified"] = t.value(
+                "unknown" if clarified is None else "clarified" if clarified else "not_clarified"
+            )
         return values

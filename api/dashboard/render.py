@@ -17,6 +17,7 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from api.access import identify
 from api.dashboard.i18n import Texts
 from api.dashboard.present import Presenter
 from api.dashboard.session import (
@@ -150,6 +151,7 @@ async def current_viewer(request: Request, resources: Resources) -> Viewer | Non
     principal = await session_principal(resources.pool, session_id)
     if principal is None or principal.role == "hr_system":
         return None
+    identify(principal)  # the access log's actor (§8.7)
     return Viewer(principal=principal, texts=language(request), csrf=csrf_token(session_id))
 
 

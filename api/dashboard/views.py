@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from api.access import touched
 from api.dashboard import charts
 from api.dashboard.charts import Series
 from api.dashboard.i18n import Texts
@@ -131,6 +132,7 @@ async def reached_escalations(
     if viewer.role != "leader" or not viewer.principal.person_id:
         return []
     found = await escalations_view.open_rungs(resources.pool, reached=viewer.principal.person_id)
+    touched(journeys=[x.journey_id for x in found.items])
     journeys = {j.row.journey_id: j for j in line}
     rows = []
     for x in found.items:
@@ -170,6 +172,7 @@ async def open_cohorts(resources: Resources, p: Presenter) -> list[OpenCohort]:
 async def open_escalations(resources: Resources, p: Presenter, cohort_id: str | None) -> list[OpenEscalation]:
     """Every running ladder (of a cohort, or all), oldest first, with names and titles."""
     found = await escalations_view.open_ladders(resources.pool, cohort_id)
+    touched(journeys=[x.journey_id for x in found])
     await p.load_people([x.talent_id for x in found] + [x.ladder.acknowledged_by for x in found])
     rows = []
     for x in found:
@@ -188,6 +191,7 @@ async def journey_lines(resources: Resources, viewer: Viewer, p: Presenter) -> l
     if viewer.role not in ("leader", "talent"):
         return []
     rows = await journeys_view.visible(resources.pool, viewer.principal)
+    touched(journeys=[r.journey_id for r in rows])
     await p.load_people([r.talent_id for r in rows] + [r.nearest_leader_id for r in rows])
     found = []
     for r in rows:

@@ -13,6 +13,7 @@ import structlog
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict
 
+from api.access import identify_as, touched
 from api.deps import Caller, Deps, Resources, require
 from api.ical import FEED_STATES, FeedJourney, FeedRole, Language, journey_history, render_feed
 from api.models import PersonId
@@ -121,6 +122,8 @@ async def calendar_feed(request: Request, secret: str, resources: Deps) -> ICale
     if person_id is None:
         await count_failure(request, Budget.CALENDAR_GUESSES)
         raise not_found("calendar feed")
+    # The URL's holder reads as its owner: the access log's actor (§8.7).
+    identify_as(f"calendar:{person_id}", "calendar_feed")
     # A degraded read: an owner whose record will not decrypt still gets their feed, in Danish.
     owner = (await resources.vault.read_people([person_id])).get(person_id)
     if isinstance(owner, Erased):
@@ -146,6 +149,7 @@ async def _journeys(resources: Resources, person_id: str) -> list[FeedJourney]:
     one gets its entries.
     """
     rows = await journeys_view.feed_journeys(resources.pool, person_id, FEED_STATES, limit=MAX_JOURNEYS)
+    touched(journeys=[r.journey_id for r in rows], people=[person_id])
     led = {r.talent_id for r in rows if r.talent_id != person_id}
     people = await resources.vault.read_people(led)  # an unreadable talent: an entry without a name
     out: list[FeedJourney] = []

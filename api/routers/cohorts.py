@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from api.access import touched
 from api.deps import Caller, Deps, require
 from api.idempotency import IdempotencyKey, idempotent
 from api.models import CohortId, CohortPatchIn, Key, RescheduleIn, RollCallIn
@@ -35,9 +36,11 @@ async def reschedule_session(
     require(caller, "coordinator")
 
     async def run() -> tuple[int, Any]:
-        return 200, await service.reschedule_session(
+        moved = await service.reschedule_session(
             resources, cohort_id, session_key, caller, starts_at=body.starts_at, location=body.location
         )
+        touched(journeys=moved["journeys"])
+        return 200, moved
 
     return await idempotent(request, resources, caller, key, run)
 
@@ -58,6 +61,7 @@ async def roll_call(
 
     async def run() -> tuple[int, Any]:
         lines = [service.RollCallRecord(journey_id=r.journey_id, status=r.status) for r in body.records]
+        touched(journeys=[r.journey_id for r in body.records])
         answers = await service.roll_call(resources, cohort_id, session_key, lines, caller, update_key=key)
         return 200, {"results": [_answer(a) for a in answers]}
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
+from api.access import touched
 from api.deps import Caller, Deps, require
 from store.views import escalations as escalations_view
 
@@ -36,4 +37,5 @@ async def list_escalations(
         after=after,
         limit=limit,
     )
+    touched(journeys=[x.journey_id for x in page.items])
     return page.model_dump(mode="json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
+from api.access import touched
 from api.deps import Caller, Deps, can_see, require
 from api.idempotency import IdempotencyKey, idempotent
 from api.models import (
@@ -43,6 +45,8 @@ from store.views import journeys as journeys_view
 from workflows.client import update_name
 
 router = APIRouter(prefix="/v1/journeys", tags=["journeys"])
+#: A journey id in a page of status documents built by PostgreSQL (keys as `json_agg` writes them).
+_JOURNEY_ID = re.compile(r'"journey_id": "([^"\\]{1,100})"')
 
 
 @router.post("", status_code=201, responses={200: {"description": "the talent's open journey in the programme"}})
@@ -57,7 +61,9 @@ async def nominate(
         await rate_limits(request).spend(Budget.NOMINATIONS, caller.person_id or caller.token_id)
 
     async def run() -> tuple[int, Any]:
+        touched(people=[body.talent.person_id, body.nearest_leader.person_id])
         created, journey = await service.nominate(resources, body, caller, correlation_id=request.state.correlation_id)
+        touched(journeys=[journey.get("journey_id")])
         return (201 if created else 200), journey
 
     return await idempotent(request, resources, caller, key, run)
@@ -87,6 +93,8 @@ async def list_journeys(
     page = await journeys_view.page_json(
         resources.pool, caller, cohort_id=cohort_id, state=state, at_risk=at_risk, after=after, limit=limit
     )
+    # The access log records the page's journeys (their talents and leaders come with them, §8.7).
+    touched(journeys=_JOURNEY_ID.findall(page))
     return Response(page, media_type="application/json")
 
 

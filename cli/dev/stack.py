@@ -15,7 +15,7 @@ from api.runtime import serve
 from cli.dev.banner import Banner, database_label
 from cli.dev.demo import demo_cohort, demo_summary, publish_programmes, seed_demo
 from cli.dev.host import DevError, data_dir_lock, port_free
-from cli.dev.temporal import start_temporal
+from cli.dev.temporal import TemporalSupervisor, start_temporal
 from cli.dev.tokens import tokens_for
 from infra.postgres import InstanceMismatch
 from infra.settings import Settings
@@ -90,7 +90,10 @@ async def _run_dev(settings: Settings, *, port: int, demo: bool, stop: asyncio.E
         pool = await stack.enter_async_context(bootstrap.database(settings, max_size=10))
         stack.callback(log.info, "dev_stopped", part="database pool")
         temporal = await start_temporal(data_dir, settings.temporal_namespace)
-        stack.push_async_callback(temporal.shutdown)
+        # A dev server that dies is started again on the same port and state file.
+        supervisor = TemporalSupervisor(temporal, data_dir, settings.temporal_namespace)
+        supervisor.start()
+        stack.push_async_callback(supervisor.shutdown)
         if stop.is_set():
             return
         catalog = Catalog(pool)

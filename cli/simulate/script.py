@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Literal
 
 import holidays
 
@@ -303,6 +305,12 @@ def plan(scenario: Scenario, state: JourneyState, pace: Pace, now: datetime) -> 
             held = at(on_working_day(milestone.due_at - 3 * pace.day))
             if previous is not None and held < previous + pace.day:
                 held = previous + pace.day  # one meeting a day: a meeting is known by its date
+            if state.rules_version >= 4:
+                # Rules 4: the nearest leader proposes the meeting ahead (once the one before is held).
+                starts_at = held - pace.day / 24
+                proposed_at = at(max(held - 7 * pace.day, (previous or now) + 2 * pace.soon))
+                if proposed_at < starts_at:
+                    steps.append((proposed_at, c.ProposeMentorMeeting(**scenario.leader, starts_at=starts_at)))
             previous = held
             held_on = cal.local(held).date()
             if scenario.talent_logs_meetings:
@@ -322,10 +330,34 @@ def plan(scenario: Scenario, state: JourneyState, pace: Pace, now: datetime) -> 
                     ),
                 )
             )
+    steps += _clarity(scenario, state, pace, now, at)
     if upcoming is not None:
         paused, resumed = upcoming
         steps = [s for s in steps if s[0] < resumed]
         steps += [(paused, c.PauseJourney(**COORDINATOR)), (resumed, c.ResumeJourney(**COORDINATOR))]
+    return steps
+
+
+def _clarity(
+    scenario: Scenario, state: JourneyState, pace: Pace, now: datetime, at: Callable[[datetime], datetime]
+) -> list[tuple[datetime, c.Command]]:
+    """Rules 4 (issue 14): the talent answers the readiness question at enrolment (not now) and at
+    evaluation (yes, or no when the programme was not for them), and debriefs each dilemma lab."""
+    if state.rules_version < 4:
+        return []
+    steps: list[tuple[datetime, c.Command]] = []
+    if state.readiness_stage == "enrolment" and state.readiness_at("enrolment") is None:
+        steps.append((at(now), c.AssessReadiness(**scenario.talent, stage="enrolment", answer="not_now")))
+    labs = {x.key for x in state.programme.sessions if x.kind == "dilemma_lab"}
+    for session in state.cohort.sessions:
+        away = session.key == scenario.absent_from or any(p <= session.starts_at < r for p, r in scenario.pauses)
+        if session.key in labs and not away and state.debrief_of(session.key) is None:
+            debrief = c.DebriefLab(**scenario.talent, session_key=session.key, clarity=4)
+            steps.append((at(max(session.starts_at, now) + pace.day / 3), debrief))
+    if state.evaluate_at is not None and scenario.late_signoff is None:
+        answer: Literal["yes", "no"] = "yes" if scenario.holds_meetings else "no"
+        final = c.AssessReadiness(**scenario.talent, stage="evaluation", answer=answer)
+        steps.append((at(state.evaluate_at + pace.day), final))
     return steps
 
 

@@ -6,7 +6,7 @@ so the journey a command sees is never stale, whoever drives the clock.
 
 The modules, by reason to change: `state` (what a journey knows), `evolve` (how events change
 it), `decide` (which handler a command reaches) with the handlers `nomination`, `sessions`,
-`work`, `course` and `escalations`, `planning` (milestones, rungs, follow-ups planned) and
+`work`, `course`, `escalations` and `clarity`, `planning` (milestones, rungs, follow-ups planned) and
 `clock` (what time does).
 """
 
@@ -14,6 +14,7 @@ from domain.journey.clock import ClockAction, next_action, next_wakeup
 from domain.journey.decide import decide
 from domain.journey.evolve import _evolved, evolve, fold
 from domain.journey.state import (
+    DebriefRecord,
     EscalationRecord,
     FollowUpState,
     JourneyState,
@@ -21,6 +22,7 @@ from domain.journey.state import (
     MilestoneState,
     MilestoneStatus,
     OutcomeRecord,
+    ReadinessRecord,
     TrackState,
     TrackStatus,
 )
@@ -33,6 +35,7 @@ __all__ = [
     "RUNNING_STATES",
     "TERMINAL_STATES",
     "ClockAction",
+    "DebriefRecord",
     "EscalationRecord",
     "FollowUpState",
     "JourneyState",
@@ -40,6 +43,7 @@ __all__ = [
     "MilestoneState",
     "MilestoneStatus",
     "OutcomeRecord",
+    "ReadinessRecord",
     "TrackState",
     "TrackStatus",
     "_evolved",

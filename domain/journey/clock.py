@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from domain import events as e
+from domain.journey.appointments import remind, reminding_at
+from domain.journey.clarity import conclude, concluding_at
 from domain.journey.course import evaluate
 from domain.journey.decision import Decision
 from domain.journey.nomination import expire, expires_at
@@ -17,7 +19,7 @@ from domain.policy import EVALUATED_STATES, TERMINAL_STATES
 # How many time-driven steps one decision may take: far above any real programme's ladder count.
 _MAX_TICKS = 10_000
 
-ClockActionKind = Literal["start", "slip", "rung", "expire", "evaluate", "follow_up", "close"]
+ClockActionKind = Literal["start", "slip", "rung", "expire", "evaluate", "follow_up", "conclude", "remind", "close"]
 #: Of two actions due at the same instant, the one earlier here happens first.
 _PRIORITY: dict[ClockActionKind, int] = {
     "start": 0,
@@ -26,7 +28,11 @@ _PRIORITY: dict[ClockActionKind, int] = {
     "expire": 3,
     "evaluate": 4,
     "follow_up": 5,
-    "close": 6,
+    # Rules 4: the evaluation stage of the readiness assessment closes before the journey does.
+    "conclude": 6,
+    # Rules 4: the nearest leader's reminder of a proposed mentor meeting.
+    "remind": 7,
+    "close": 8,
 }
 
 
@@ -77,6 +83,12 @@ def next_action(s: JourneyState) -> ClockAction | None:
         consider(ClockAction(expiry, "expire"))
     if s.state == "active" and s.evaluate_at is not None:
         consider(ClockAction(s.evaluate_at, "evaluate"))
+    reminding = reminding_at(s)
+    if reminding is not None:
+        consider(ClockAction(reminding, "remind"))
+    concluding = concluding_at(s)
+    if concluding is not None:
+        consider(ClockAction(concluding, "conclude"))
     if s.state in EVALUATED_STATES:
         pending = [f for f in s.follow_ups if f.requested_at is None]
         if pending:
@@ -169,5 +181,12 @@ def _perform(d: Decision, action: ClockAction) -> None:
                 respond_by=s.calendar.add(when, s.programme.follow_up.response_window),
             )
         )
+    elif action.kind == "remind":
+        remind(d, when)
+    elif action.kind == "conclude":
+        conclude(d, when)
     elif action.kind == "close":
+        if concluding_at(s) is not None:
+            # Rules 4: a journey that closes before its evaluation stage does concludes it first.
+            conclude(d, when)
         d.emit(e.JourneyClosed(closed_at=when, reason="follow_up_finished"))

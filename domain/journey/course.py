@@ -8,6 +8,7 @@ from domain import commands as c
 from domain import events as e
 from domain.calendar import Clock, real_time_between
 from domain.errors import InvalidCommand, InvalidState, NotAllowed
+from domain.journey.clarity import ask_at_evaluation
 from domain.journey.decision import Decision, is_talent, require_role, require_state, resolve, stop_ladders
 from domain.journey.planning import follow_up_dues
 from domain.journey.state import JourneyState
@@ -171,6 +172,20 @@ def evaluate(d: Decision, at: datetime) -> None:
     if held < rules.min_mentor_meetings:
         reasons.append("mentor_meetings_missing")
     follow_ups = follow_up_dues(s, at)
+    _record_completion(d, at, reasons, attended, done, held, follow_ups)
+    # Rules 4: the evaluation stage of the readiness assessment opens with the evaluation.
+    ask_at_evaluation(d, at)
+
+
+def _record_completion(
+    d: Decision,
+    at: datetime,
+    reasons: list[str],
+    attended: int,
+    done: int,
+    held: int,
+    follow_ups: tuple[datetime, ...],
+) -> None:
     if reasons:
         d.emit(
             e.ProgrammeNotCompleted(

@@ -9,7 +9,7 @@ from uuid import UUID
 from domain import commands as c
 from domain import events as e
 from domain.errors import InvalidState
-from domain.journey import course, escalations, nomination, sessions, work
+from domain.journey import appointments, clarity, course, escalations, nomination, sessions, work
 from domain.journey.clock import advance
 from domain.journey.decision import Decision
 from domain.journey.state import JourneyState
@@ -81,6 +81,12 @@ def _handle(d: Decision, cmd: c.Command) -> None:
             escalations.acknowledge(d, cmd)
         case c.ResolveEscalation():
             escalations.resolve_escalation(d, cmd)
+        case c.AssessReadiness():
+            clarity.assess_readiness(d, cmd)
+        case c.DebriefLab():
+            clarity.debrief_lab(d, cmd)
+        case c.ProposeMentorMeeting():
+            appointments.propose(d, cmd)
         case c.AdvanceClock():
             pass
         case c.NominateTalent():  # pragma: no cover - handled by decide()

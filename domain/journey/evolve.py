@@ -10,12 +10,15 @@ from pydantic import BaseModel
 
 from domain import events as e
 from domain.journey.state import (
+    AppointmentRecord,
+    DebriefRecord,
     EscalationRecord,
     FollowUpState,
     JourneyState,
     MeetingRecord,
     MilestoneState,
     OutcomeRecord,
+    ReadinessRecord,
     TrackState,
 )
 from domain.programme import Programme
@@ -158,7 +161,10 @@ def _apply(s: JourneyState, ev: e.Event) -> dict[str, Any]:
                 notes_ref=ev.notes_ref,
                 confirmed=ev.confirmed,
             )
-            return {"meetings": (*s.meetings, meeting)}
+            update = {"meetings": (*s.meetings, meeting)}
+            if s.appointment is not None and s.calendar.local(s.appointment.starts_at).date() == ev.held_on:
+                update["appointment"] = None  # rules 4: the proposed meeting was held
+            return update
         case e.MentorMeetingConfirmed():
             return {
                 "meetings": tuple(_evolved(m, {"confirmed": True}) if m.number == ev.number else m for m in s.meetings)
@@ -283,6 +289,41 @@ def _apply(s: JourneyState, ev: e.Event) -> dict[str, Any]:
             return {"state": "closed", "closed_at": ev.closed_at}
         case e.PersonalDataErased():
             return {"erased": (*s.erased, ev.person_id)}
+        case e.ReadinessAsked():
+            return {"readiness_stage": ev.stage, "readiness_respond_by": ev.respond_by}
+        case e.ReadinessAssessed():
+            before = s.readiness_at(ev.stage)
+            answered = ReadinessRecord(
+                stage=ev.stage,
+                answer=ev.answer,
+                reason_ref=ev.reason_ref,
+                changes=0 if before is None else before.changes + 1,
+            )
+            return {"readiness": (*(r for r in s.readiness if r.stage != ev.stage), answered)}
+        case e.LabDebriefed():
+            debrief = DebriefRecord(session_key=ev.session_key, clarity=ev.clarity, notes_ref=ev.notes_ref)
+            kept = tuple(x for x in s.debriefs if x.session_key != ev.session_key)
+            return {"debriefs": (*kept, debrief)}
+        case e.MentorMeetingProposed():
+            appointment = AppointmentRecord(
+                number=ev.number,
+                starts_at=ev.due_at,
+                ends_at=ev.ends_at,
+                remind_at=ev.remind_at,
+                proposals=ev.proposal,
+            )
+            return {"appointment": appointment}
+        case e.MentorMeetingReminded():
+            if s.appointment is None:  # pragma: no cover - a reminder follows its proposal
+                return {}
+            return {"appointment": _evolved(s.appointment, {"reminded": True})}
+        case e.ClarityConcluded():
+            return {
+                "readiness_stage": None,
+                "readiness_respond_by": None,
+                "clarity_concluded_at": ev.concluded_at,
+                "clarified": ev.clarified,
+            }
     raise ValueError(f"unknown event {ev!r}")  # pragma: no cover - the union is exhaustive
 
 

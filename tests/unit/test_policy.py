@@ -51,6 +51,9 @@ SAMPLES: dict[type[c.Command], dict[str, Any]] = {
     c.RecordErasure: {"person_id": "p-talent"},
     c.AcknowledgeEscalation: {"milestone": "session:kickoff"},
     c.ResolveEscalation: {"milestone": "session:kickoff"},
+    c.AssessReadiness: {"stage": "enrolment", "answer": "yes"},
+    c.DebriefLab: {"session_key": "dilemma-lab-1", "clarity": 3},
+    c.ProposeMentorMeeting: {"starts_at": at(2027, 1, 25)},
     c.AdvanceClock: {},
 }
 
