@@ -21,6 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The session database's vault key: the database is bound to it (§8.3), so a worker or API
 #: process a test starts against it must be given this key.
 SESSION_VAULT_KEY = os.urandom(32)
+# Every `talent dev` a test starts takes free ports for its Temporal dev server, never the usual
+# 7233/8233: tests run in two processes, and two checks of "is 7233 free" can both say yes.
+os.environ.setdefault("TALENT_DEV_TEMPORAL_PORT", "0")
+os.environ.setdefault("TALENT_DEV_TEMPORAL_UI_PORT", "0")
 
 
 def session_settings(data_dir: Path, **values: Any) -> Settings:

@@ -40,8 +40,10 @@ APPEND_RETRY = RetryPolicy(
 )
 DELIVERY_ATTEMPTS = 12
 DELIVERY_TIMEOUT = timedelta(minutes=2)
-# Delivery heartbeats after each message: a crashed worker's delivery is retried within this.
-DELIVERY_HEARTBEAT = timedelta(seconds=5)
+# Delivery heartbeats before and after each message: a crashed worker's delivery is retried within
+# this. Longer than one send may take (SMTP and webhook timeouts: 10 s), so a slow send is never
+# retried while it still runs.
+DELIVERY_HEARTBEAT = timedelta(seconds=12)
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
     backoff_coefficient=2.0,

@@ -31,13 +31,15 @@ def port_free(host: str, port: int) -> bool:
 
 
 def port_or_free(port: int, host: str = "127.0.0.1") -> int:
-    """`port` if it is free, else one the OS picks (a Temporal on 7233 already, e.g. a compose stack)."""
-    if port_free(host, port):
+    """`port` if it is free, else (or for 0) one the OS picks (a Temporal on 7233 already, e.g. a
+    compose stack)."""
+    if port and port_free(host, port):
         return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         free: int = sock.getsockname()[1]
-    log.warning("dev_port_taken", wanted=port, using=free)
+    if port:
+        log.warning("dev_port_taken", wanted=port, using=free)
     return free
 
 

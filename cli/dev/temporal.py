@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ctypes
 import functools
+import os
 import signal
 import sys
 import time
@@ -83,6 +84,18 @@ def _parent_death_signal() -> Callable[[], None] | None:
     return functools.partial(prctl, 1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def _wanted(variable: str, usual: int) -> int:
+    """The port `variable` asks for (0: any free one, as tests that run several `talent dev` at once
+    set it), else Temporal's usual one."""
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return usual
+    try:
+        return int(value)
+    except ValueError:
+        raise DevError(f"{variable} must be a port number, not {value!r}") from None
+
+
 async def start_temporal(
     data_dir: Path, namespace: str, *, port: int | None = None, ui_port: int | None = None
 ) -> DevTemporal:
@@ -91,8 +104,8 @@ async def start_temporal(
     `ui_port` if given (a restart), else on Temporal's usual ports or free ones."""
     db_file = data_dir / "temporal" / "dev.sqlite"
     db_file.parent.mkdir(parents=True, exist_ok=True)
-    port = port if port is not None else port_or_free(TEMPORAL_PORT)
-    ui_port = ui_port if ui_port is not None else port_or_free(UI_PORT)
+    port = port if port is not None else port_or_free(_wanted("TALENT_DEV_TEMPORAL_PORT", TEMPORAL_PORT))
+    ui_port = ui_port if ui_port is not None else port_or_free(_wanted("TALENT_DEV_TEMPORAL_UI_PORT", UI_PORT))
     try:
         binary = temporal_binary("temporal")
     except RuntimeError as exc:

@@ -27,7 +27,7 @@ SMALL: dict[str, list[str]] = {
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_the_benchmark_runs_at_a_small_size_and_prints_its_figures(name: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(  # noqa: S603 - our own scripts, fixed arguments
+    done = subprocess.run(
         [sys.executable, *SMALL[name]],
         cwd=ROOT,
         env=env,

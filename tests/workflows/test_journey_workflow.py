@@ -299,7 +299,7 @@ async def test_continue_as_new_carries_the_journey_over_unchanged_and_it_still_f
     runs = await run_ids(time_env.client, handle.id, first)
     assert len(runs) >= 3
     for old, new in itertools.pairwise(runs):
-        ended = time_env.client.get_workflow_handle_for(TalentJourneyWorkflow.run, handle.id, run_id=old)
+        ended = time_env.client.get_workflow_handle(handle.id, run_id=old)
         before = await ended.query(TalentJourneyWorkflow.status)
         history = await time_env.client.get_workflow_handle(handle.id, run_id=new).fetch_history()
         [payload] = history.events[0].workflow_execution_started_event_attributes.input.payloads
