@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ from store.views import journeys as journeys_view
 from tests.conftest import SESSION_VAULT_KEY
 from tests.support import reference_cohort, reference_programme
 from tests.workflows.conftest import journey_worker, time_env  # noqa: F401 - fixtures used here
+
+#: A log line of the in-process worker (structlog's console renderer, or the SDK core's, in colour).
+_LOG_LINE = re.compile(r"^(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}|\x1b\[)")
 
 
 @pytest.fixture
@@ -51,7 +55,8 @@ def talent(
         capsys.readouterr()
         code = await asyncio.to_thread(cli.main, list(args))
         out, err = capsys.readouterr()
-        return code, out, err
+        # The in-process worker's log lines share this process's stdout: keep the command's own.
+        return code, "".join(line for line in out.splitlines(keepends=True) if not _LOG_LINE.match(line)), err
 
     return run
 
