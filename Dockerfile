@@ -24,7 +24,8 @@ COPY api/ api/
 COPY cli/ cli/
 RUN pip install --root-user-action=ignore . \
     && rm -rf build ./*.egg-info \
-    && useradd --create-home --uid 10001 talent
+    && useradd --create-home --uid 10001 talent \
+    && mkdir -p /var/lib/talent/ledger && chown talent /var/lib/talent/ledger
 # Programme definitions, e.g. `talent programme simulate examples/talent-ny-leder.yaml` (from /app).
 COPY examples/ examples/
 
