@@ -49,8 +49,10 @@ from tests.support import reference_cohort, reference_programme
 from workflows.client import journey_handle
 
 ROLES: tuple[Role, ...] = ("hr_system", "coordinator", "leader", "talent")
-#: Examples per operation and generation mode; 21 operations x 2 modes x 4 roles stay well under a minute.
-EXAMPLES = 20
+#: Examples per operation and generation mode: about 40 operations x 2 modes x 4 roles, about 35 s
+#: per role on two shared cores (the suite's 10-minute budget; `test_what_the_fuzzer_found_stays_fixed`
+#: pins every case it found).
+EXAMPLES = 15
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
