@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import base64
 import os
-import socket
 import statistics
 import sys
 import time
@@ -53,7 +52,7 @@ from infra.settings import Settings
 from service import bootstrap
 from service.bootstrap import Resources
 from store.db import create_pool, migrate
-from workers.worker import build_worker
+from workers.worker import build_worker, free_port
 from workflows.client import execute, journey_handle
 from workflows.names import SEARCH_ATTRIBUTES
 
@@ -65,13 +64,6 @@ TOKENS = [
 COORD = {"Authorization": "Bearer bench-coordinator"}
 HR = {"Authorization": "Bearer bench-hr"}
 LEADER = {"Authorization": "Bearer bench-leader"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 async def measure(n: int, concurrency: int, call: Callable[[int], Awaitable[None]]) -> tuple[list[float], float]:

@@ -26,7 +26,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -59,7 +58,7 @@ from store.db import bind_instance, key_id, migrate
 from store.eventstore import EventStore
 from store.projection import status_row
 from store.vault import PeopleVault, PersonData
-from workers.worker import register_search_attributes
+from workers.worker import free_port, register_search_attributes
 from workflows.names import journey_workflow_id
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,14 +75,6 @@ def _say(text: str) -> None:
 
 def _tail(log: Path) -> str:
     return log.read_bytes()[-1500:].decode(errors="replace")
-
-
-def free_port() -> int:
-    """A port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 async def _listening(

@@ -32,7 +32,6 @@ import functools
 import os
 import pstats
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -60,7 +59,7 @@ from infra.devserver import dev_server_args, temporal_binary
 from infra.postgres import create_database, drop_database, server_dsn
 from infra.settings import Settings
 from service import bootstrap
-from workers.worker import build_worker
+from workers.worker import build_worker, free_port
 from workflows.client import execute, journey_handle
 from workflows.names import SEARCH_ATTRIBUTES
 
@@ -72,13 +71,6 @@ TOKENS = [
 COORD = {"Authorization": "Bearer bench-coordinator"}
 HR = {"Authorization": "Bearer bench-hr"}
 LEADER = {"Authorization": "Bearer bench-leader"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def percentile(ordered: list[float], share: float) -> float:

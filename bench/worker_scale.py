@@ -30,7 +30,6 @@ import base64
 import collections
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -61,6 +60,7 @@ from infra.devserver import dev_server_args, temporal_binary
 from infra.postgres import create_database, drop_database, server_dsn
 from store.db import bind_instance, create_pool, key_id, migrate
 from store.vault import PeopleVault, PersonData
+from workers.worker import free_port
 from workflows.client import JourneyHandle, execute, start_journey
 from workflows.names import SEARCH_ATTRIBUTES
 
@@ -102,13 +102,6 @@ def mail_sink() -> Iterator[MailSink]:
         yield sink
     finally:
         controller.stop()
-
-
-def free_port() -> int:
-    """A TCP port free on the loopback interface now."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 # -- worker processes -----------------------------------------------------------------------------
