@@ -17,8 +17,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
-from bench.chaos import ChaosConfig, free_port, run_chaos
+from bench.chaos import ChaosConfig, run_chaos
 from cli.dev.temporal import TemporalSupervisor, start_temporal
+from workers.worker import free_port
 
 SMALL = ChaosConfig(
     worker_kills=2, pg_crashes=1, temporal_kills=1, journeys=4, commands=40, fault_spacing=1.5, pace=0.3
